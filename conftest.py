@@ -1,0 +1,28 @@
+"""State reset shared by the tests and the doctests in ``src/``.
+
+Backend selection, the registry and the "fallback warned once" flag are process
+state on purpose; resetting them between tests is a test-only knob, so it lives
+here and not in the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import xpit
+from xpit import _config, _dispatch, _registry
+
+
+@pytest.fixture(autouse=True)
+def clean_backend_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from the defaults: no XPIT_BACKEND, no set_backend, built-in backends
+    only, and the fallback warning not yet shown."""
+    monkeypatch.delenv(_config.ENV_VAR, raising=False)
+    monkeypatch.setattr(_dispatch, "_fallback_warned", False)
+    monkeypatch.setattr(_registry, "_BACKENDS", dict(_registry._BACKENDS))
+    xpit.set_backend(None)
+    yield
+    xpit.set_backend(None)
+    _registry._by_type.clear()

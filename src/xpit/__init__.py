@@ -1,0 +1,67 @@
+"""xpit: the logistic (sigmoid) family, numerically careful, on any array-API backend.
+
+An array is computed by its own library on its own device (NumPy, CuPy,
+PyTorch, JAX, Dask, array-api-strict) and comes back as the same kind of
+array. Host data (NumPy arrays, scalars, sequences) is computed by the selected
+backend: NumPy by default, or CuPy on the GPU with ``XPIT_BACKEND=cupy``,
+:func:`set_backend`, :func:`use_backend` or ``backend=``, falling back to NumPy
+with one warning where no GPU is usable.
+
+>>> import numpy as np, xpit
+>>> xpit.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+array([0. , 0.5, 1. ])
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from xpit import _registry
+from xpit._backends import cupy as _cupy_backend
+from xpit._backends import numpy as _numpy_backend
+from xpit._config import (
+    BackendFallbackWarning,
+    BackendUnavailableError,
+    set_backend,
+    use_backend,
+)
+from xpit._dispatch import BackendInfo, get_backend
+from xpit._family import (
+    binary_cross_entropy_with_logits,
+    log_sigmoid,
+    logit,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_grad,
+    softplus,
+)
+from xpit._registry import Backend, register_backend
+
+try:
+    __version__ = version("xpit")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_registry.register_backend(_numpy_backend.BACKEND)
+_registry.register_backend(_cupy_backend.BACKEND)
+
+__all__ = [
+    "Backend",
+    "BackendFallbackWarning",
+    "BackendInfo",
+    "BackendUnavailableError",
+    "__version__",
+    "binary_cross_entropy_with_logits",
+    "get_backend",
+    "log_sigmoid",
+    "logit",
+    "register_backend",
+    "set_backend",
+    "sigmoid",
+    "sigmoid_backward",
+    "sigmoid_grad",
+    "softplus",
+    "use_backend",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,148 @@
+"""Which backend computes *host* data: ``XPIT_BACKEND``, :func:`set_backend`, :func:`use_backend`.
+
+This module owns the environment variable and the programmatic switches. The
+choice only routes host data (NumPy arrays, Python scalars, sequences); an
+array of any other library is always computed by its own library, on its own
+device (see :mod:`xpit._dispatch`).
+
+Strongest first: a per-call ``backend=`` argument, the innermost
+:func:`use_backend` block, :func:`set_backend`, ``XPIT_BACKEND``, the default
+``"numpy"``. The variable is read when a backend is first needed, not at
+import, so setting it in a notebook before the first call works.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from xpit import _registry
+
+ENV_VAR = "XPIT_BACKEND"
+AUTO = "auto"
+DEFAULT = "numpy"
+
+__all__ = [
+    "ENV_VAR",
+    "BackendFallbackWarning",
+    "BackendUnavailableError",
+    "Selection",
+    "selection",
+    "set_backend",
+    "use_backend",
+]
+
+
+class BackendFallbackWarning(RuntimeWarning):
+    """A valid backend was selected but is not usable here; xpit computes with NumPy instead."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend was selected with ``strict=True`` but is not usable here."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A requested backend name, whether falling back is forbidden, and where it came from."""
+
+    name: str
+    strict: bool
+    source: str
+
+
+def valid_names() -> tuple[str, ...]:
+    """The names a backend may be selected by: every registered backend, then ``'auto'``."""
+    return (*_registry.names(), AUTO)
+
+
+def normalize(value: object, *, what: str) -> str:
+    """Return a backend name stripped and lower-cased, or raise a ``ValueError`` naming ``what``."""
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name not in valid_names():
+        expected = ", ".join(repr(n) for n in valid_names())
+        raise ValueError(f"Invalid value for {what}: {value!r}. Expected one of {expected}.")
+    return name
+
+
+_context: ContextVar[Selection | None] = ContextVar("xpit_backend", default=None)
+_process: Selection | None = None
+# The last raw value of XPIT_BACKEND seen and what it parsed to, so the variable
+# is parsed again only when it changes.
+_env_seen: tuple[str | None, Selection | None] = (None, None)
+
+
+def _from_environment() -> Selection | None:
+    global _env_seen
+    raw = os.environ.get(ENV_VAR)
+    if raw == _env_seen[0]:
+        return _env_seen[1]
+    parsed = None
+    if raw is not None and raw.strip():
+        parsed = Selection(normalize(raw, what=ENV_VAR), strict=False, source=ENV_VAR)
+    _env_seen = (raw, parsed)
+    return parsed
+
+
+def selection(explicit: str | None = None) -> Selection:
+    """The backend that should compute host data now, with where the choice came from.
+
+    ``explicit`` is a per-call ``backend=`` argument; it takes its strictness
+    from the innermost :func:`use_backend` or :func:`set_backend`.
+    """
+    ambient = _context.get() or _process or _from_environment()
+    if explicit is not None:
+        name = normalize(explicit, what="backend")
+        return Selection(name, strict=bool(ambient and ambient.strict), source="backend= argument")
+    return ambient or Selection(DEFAULT, strict=False, source="default")
+
+
+def set_backend(name: str | None, *, strict: bool = False) -> None:
+    """Choose the backend that computes host data for the rest of the process.
+
+    Parameters
+    ----------
+    name : {'numpy', 'cupy', 'auto'} or a registered name, or None
+        ``None`` forgets the choice, so ``XPIT_BACKEND`` or the default applies again.
+    strict : bool
+        If True, an unusable backend raises :class:`BackendUnavailableError`
+        instead of falling back to NumPy with a :class:`BackendFallbackWarning`.
+
+    Examples
+    --------
+    >>> import xpit
+    >>> xpit.set_backend("numpy")
+    >>> xpit.get_backend().source
+    'set_backend()'
+    >>> xpit.set_backend(None)
+    """
+    global _process
+    if name is None:
+        _process = None
+        return
+    _process = Selection(normalize(name, what="backend"), strict=bool(strict),
+                         source="set_backend()")
+
+
+@contextmanager
+def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
+    """Choose the backend that computes host data inside a ``with`` block.
+
+    The choice is held in a :class:`contextvars.ContextVar`, so threads and
+    asyncio tasks each see their own, and it is restored on exit, also on error.
+
+    Examples
+    --------
+    >>> import numpy as np, xpit
+    >>> with xpit.use_backend("numpy"):
+    ...     xpit.get_backend().source
+    'use_backend()'
+    """
+    token = _context.set(Selection(normalize(name, what="backend"), strict=bool(strict),
+                                   source="use_backend()"))
+    try:
+        yield
+    finally:
+        _context.reset(token)
