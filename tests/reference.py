@@ -107,16 +107,16 @@ def real_line_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:
     dtype = np.dtype(dtype)
     # Beyond this |x| every function here is 0, 1, x or -x exactly in this dtype.
     edge = {np.float16: 20.0, np.float32: 110.0, np.float64: 750.0}[dtype.type]
-    k = (n - 64) // 4
+    special = _thresholds(dtype)
+    k = (n - special.size) // 4
     sign = rng.choice([-1.0, 1.0], size=k)
     parts = [
         rng.uniform(-40.0, 40.0, k),  # the bulk
         rng.uniform(-edge, edge, k),  # both tails, uniformly
         sign * np.exp(rng.uniform(np.log(1e-12), np.log(edge), k)),  # every scale
-        rng.uniform(-1.0, 1.0, n - 3 * k - 64),  # around 0, where sigmoid is 1/2
+        rng.uniform(-1.0, 1.0, n - 3 * k - special.size),  # around 0, where sigmoid is 1/2
     ]
-    x = np.concatenate(parts).astype(dtype)
-    return np.concatenate([x, _thresholds(dtype)[:64]])
+    return np.concatenate([np.concatenate(parts).astype(dtype), special])
 
 
 def probability_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:
@@ -124,15 +124,14 @@ def probability_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     tiny = float(np.finfo(dtype).smallest_subnormal)
-    k = (n - 16) // 4
+    special = np.asarray([0.0, 1.0, 0.5, 0.25, 0.75, 0.2499, 0.2501, tiny, -0.0,
+                          -0.1, 1.1, 2.0, -np.inf, np.inf, np.nan, 1e-5]).astype(dtype)
+    k = (n - special.size) // 4
     near = np.exp(rng.uniform(np.log(tiny) + 1, np.log(0.5), k))
     parts = [
         rng.uniform(0.0, 1.0, k),  # the bulk
         near,  # near 0, down to subnormals
         (1.0 - near.astype(dtype)),  # near 1
-        0.5 + rng.uniform(-1e-3, 1e-3, n - 3 * k - 16),  # near 1/2, where log(p/(1-p)) fails
+        0.5 + rng.uniform(-1e-3, 1e-3, n - 3 * k - special.size),  # near 1/2
     ]
-    x = np.concatenate(parts).astype(dtype)
-    special = np.asarray([0.0, 1.0, 0.5, 0.25, 0.75, 0.2499, 0.2501, tiny, -0.0,
-                          -0.1, 1.1, 2.0, -np.inf, np.inf, np.nan, 1e-5], dtype=np.float64)
-    return np.concatenate([x, special.astype(dtype)])
+    return np.concatenate([np.concatenate(parts).astype(dtype), special])

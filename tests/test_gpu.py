@@ -1,0 +1,67 @@
+"""CPU versus GPU: the same random inputs on NumPy and CuPy agree within 1 ULP.
+
+Every test here carries the ``gpu`` marker and is skipped, with the CuPy probe's
+reason, where no CUDA device is usable. ``bash ci/gpu`` runs them on a CUDA machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpit
+
+pytestmark = pytest.mark.gpu
+FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
+
+
+def _inputs(name, dtype):
+    rng = np.random.default_rng(5)
+    if name == "logit":
+        x = rng.uniform(0, 1, 100_000)
+    else:
+        x = np.concatenate([rng.normal(0, 10, 90_000), rng.uniform(-750, 750, 10_000)])
+    return x.astype(dtype)
+
+
+def _nulp(a, b):
+    return np.testing.assert_array_max_ulp(a, b, maxulp=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_cupy_arrays_match_numpy(name, dtype):
+    import cupy
+
+    x = _inputs(name, dtype)
+    on_gpu = getattr(xpit, name)(cupy.asarray(x))
+    assert isinstance(on_gpu, cupy.ndarray) and on_gpu.dtype == x.dtype
+    assert on_gpu.device == cupy.cuda.Device()
+    with np.errstate(all="ignore"):
+        _nulp(on_gpu.get(), getattr(xpit, name)(x))
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_host_data_sent_to_the_gpu_comes_back_as_numpy(name):
+    x = _inputs(name, "float64")
+    with xpit.use_backend("cupy", strict=True):
+        result = getattr(xpit, name)(x)
+    assert type(result) is np.ndarray
+    with np.errstate(all="ignore"):
+        _nulp(result, getattr(xpit, name)(x))
+
+
+def test_auto_picks_the_gpu_and_scalars_stay_scalars():
+    with xpit.use_backend("auto"):
+        assert xpit.get_backend().name == "cupy"
+        assert type(xpit.sigmoid(0.0)) is np.float64
+
+
+def test_bce_on_gpu_matches_numpy():
+    import cupy
+
+    rng = np.random.default_rng(6)
+    z, t = rng.normal(0, 5, 1000), rng.uniform(0, 1, 1000)
+    got = xpit.binary_cross_entropy_with_logits(cupy.asarray(z), cupy.asarray(t))
+    np.testing.assert_allclose(float(got), xpit.binary_cross_entropy_with_logits(z, t),
+                               rtol=1e-13)
