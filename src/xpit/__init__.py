@@ -12,8 +12,6 @@ with one warning where no GPU is usable.
 array([0. , 0.5, 1. ])
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from xpit import _registry
 from xpit._backends import cupy as _cupy_backend
 from xpit._backends import numpy as _numpy_backend
@@ -34,11 +32,6 @@ from xpit._family import (
     softplus,
 )
 from xpit._registry import Backend, register_backend
-
-try:
-    __version__ = version("xpit")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 _registry.register_backend(_numpy_backend.BACKEND)
 _registry.register_backend(_cupy_backend.BACKEND)
@@ -65,3 +58,18 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def __getattr__(name: str) -> str:
+    # The version comes from the package metadata, read on first use: importing
+    # importlib.metadata would add a third to the cost of `import xpit`.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("xpit")
+        except PackageNotFoundError:  # a source tree that was never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module 'xpit' has no attribute {name!r}")
