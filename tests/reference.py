@@ -53,7 +53,8 @@ def _special(name: str, x: float) -> float | None:
 def reference(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The exact ``name(x)`` as a double-double ``(hi, lo)``; ``x`` is converted to float64."""
     fn = MP_FUNCTIONS[name]
-    flat = np.asarray(x, dtype=np.float64).ravel()
+    with np.errstate(invalid="ignore"):  # signalling NaNs become quiet ones
+        flat = np.asarray(x, dtype=np.float64).ravel()
     hi = np.empty_like(flat)
     lo = np.zeros_like(flat)
     with mpmath.workprec(PRECISION_BITS):
@@ -69,20 +70,29 @@ def reference(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi.reshape(np.shape(x)), lo.reshape(np.shape(x))
 
 
-def ulp_error(actual: np.ndarray, hi: np.ndarray, lo: np.ndarray, dtype: np.dtype) -> np.ndarray:
+# (mantissa bits, smallest normal) for the dtypes NumPy has no finfo for.
+_BFLOAT16 = (7, 2.0**-126)
+
+
+def ulp_error(actual: np.ndarray, hi: np.ndarray, lo: np.ndarray, dtype: np.dtype | str
+              ) -> np.ndarray:
     """``|actual - exact|`` in units of the last place of ``dtype`` at the exact value.
 
     Infinities, zeros and NaNs of the reference must be matched exactly (error 0)
-    or count as infinitely wrong. The ULP below the smallest normal is the
+    or count as infinitely wrong. ``dtype`` may be ``"bfloat16"``. The ULP below the
+    smallest normal is the
     subnormal spacing, so a flushed-to-zero subnormal shows up as a large error.
     """
-    dtype = np.dtype(dtype)
-    a = np.asarray(actual, dtype=np.float64)
-    finfo = np.finfo(dtype)
+    if dtype == "bfloat16":
+        nmant, smallest_normal = _BFLOAT16
+    else:
+        finfo = np.finfo(dtype)
+        nmant, smallest_normal = finfo.nmant, float(finfo.smallest_normal)
     with np.errstate(all="ignore"):
+        a = np.asarray(actual, dtype=np.float64)
         magnitude = np.abs(hi)
-        exponent = np.floor(np.log2(np.maximum(magnitude, float(finfo.smallest_normal))))
-        ulp = np.exp2(exponent - finfo.nmant)
+        exponent = np.floor(np.log2(np.maximum(magnitude, smallest_normal)))
+        ulp = np.exp2(exponent - nmant)
         err = np.abs((a - hi) - lo) / ulp
     exact_only = ~np.isfinite(hi) | (hi == 0)
     matched = (a == hi) | (np.isnan(a) & np.isnan(hi))

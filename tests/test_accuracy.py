@@ -10,7 +10,8 @@ sigmoid_grad                              4        4
 ========================================  =======  =======
 
 float16 is computed in float32 and must be within 1 ULP of the exact value for
-every one of its 65,536 values. Each sweep has 10^5 points, tails included.
+every one of its 65,536 values, and so must bfloat16 where the namespace has it.
+Each sweep has 10^5 points, tails included.
 """
 
 from __future__ import annotations
@@ -59,15 +60,43 @@ def test_ulp_contract(sweeps, name, dtype):
         f"exact {hi[worst]!r}")
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"])
-def test_float16_exhaustive_within_one_ulp(name):
-    x = np.arange(2**16, dtype=np.uint16).view(np.float16)
-    hi, lo = reference(name, x)
-    result = getattr(xpit, name)(x)
-    assert result.dtype == np.float16
-    err = ulp_error(result, hi, lo, np.float16)
+FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
+
+
+def _every_value(dtype: str) -> np.ndarray:
+    """All 65,536 values of a 16-bit float type, as float32 (exact)."""
+    bits = np.arange(2**16, dtype=np.uint32)
+    if dtype == "bfloat16":  # the top half of a float32
+        return (bits << 16).view(np.float32)
+    with np.errstate(invalid="ignore"):  # signalling NaNs become quiet ones
+        return bits.astype(np.uint16).view(np.float16).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def half_references() -> dict:
+    return {}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_half_precision_exhaustive_within_one_ulp(target, half_references, name, dtype):
+    if not hasattr(target.xp, dtype):
+        pytest.skip(f"{target.name} has no {dtype}")
+    if target.name == "strict-device1":
+        pytest.skip("the same code as on the default device")
+    x = _every_value(dtype)
+    if (name, dtype) not in half_references:
+        half_references[name, dtype] = reference(name, x)
+    hi, lo = half_references[name, dtype]
+    with np.errstate(invalid="ignore"):
+        half = target.xp.astype(target.asarray(x), getattr(target.xp, dtype))
+    result = getattr(xpit, name)(half)
+    assert result.dtype == getattr(target.xp, dtype)
+    with np.errstate(invalid="ignore"):
+        got = target.to_numpy(target.xp.astype(result, target.xp.float32))
+    err = ulp_error(got, hi, lo, dtype if dtype == "bfloat16" else np.float16)
     worst = int(np.argmax(err))
-    assert err.max() <= 1, f"{name}: {err.max():.3f} ULP at x={x[worst]!r}"
+    assert err.max() <= 1, f"{name} {dtype}: {err.max():.3f} ULP at x={x[worst]!r}"
 
 
 def test_tails_keep_relative_accuracy():
@@ -101,7 +130,7 @@ def test_the_reference_catches_the_textbook_formulas():
 
 def test_other_namespaces_agree_with_numpy(target):
     """The same kernel on every namespace: identical to NumPy, or within the contract."""
-    for name in ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]:
+    for name in FUNCTIONS:
         for dtype in ["float32", "float64"]:
             x = (probability_sample if name == "logit" else real_line_sample)(
                 np.dtype(dtype), 5_000, seed=7)
