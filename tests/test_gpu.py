@@ -65,3 +65,41 @@ def test_bce_on_gpu_matches_numpy():
     got = xpit.binary_cross_entropy_with_logits(cupy.asarray(z), cupy.asarray(t))
     np.testing.assert_allclose(float(got), xpit.binary_cross_entropy_with_logits(z, t),
                                rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_offload_streams_host_data_through_the_gpu(dtype):
+    from xpit import batch
+
+    x = _inputs("sigmoid", dtype)
+    out = np.empty_like(x)
+    result = batch.apply("sigmoid", x, backend="cupy", chunk_size=7_777, out=out)
+    assert result is out
+    with np.errstate(all="ignore"):
+        _nulp(out, xpit.sigmoid(x))
+    # The same chunked offload without out, and through a file.
+    with np.errstate(all="ignore"):
+        _nulp(batch.apply("sigmoid", x, backend="cupy", chunk_size=10_000), xpit.sigmoid(x))
+
+
+def test_offload_through_a_file(tmp_path):
+    from xpit import batch
+
+    x = _inputs("log_sigmoid", "float32").reshape(1000, 100)
+    np.save(tmp_path / "in.npy", x)
+    batch.apply_file("log_sigmoid", tmp_path / "in.npy", tmp_path / "out.npy", backend="cupy",
+                     chunk_size=30_000)
+    with np.errstate(all="ignore"):
+        _nulp(np.load(tmp_path / "out.npy"), xpit.log_sigmoid(x))
+
+
+def test_dask_with_cupy_blocks_runs_on_the_gpu():
+    import cupy
+    import dask.array as da
+
+    x = _inputs("softplus", "float64")
+    dx = da.from_array(cupy.asarray(x), chunks=25_000)
+    result = xpit.softplus(dx).compute()
+    assert isinstance(result, cupy.ndarray)
+    with np.errstate(all="ignore"):
+        _nulp(result.get(), xpit.softplus(x))

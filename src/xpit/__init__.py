@@ -12,7 +12,7 @@ with one warning where no GPU is usable.
 array([0. , 0.5, 1. ])
 """
 
-from xpit import _registry
+from xpit import _registry, batch
 from xpit._backends import cupy as _cupy_backend
 from xpit._backends import numpy as _numpy_backend
 from xpit._config import (
@@ -32,6 +32,7 @@ from xpit._family import (
     softplus,
 )
 from xpit._registry import Backend, register_backend
+from xpit.batch import batch_sigmoid
 
 _registry.register_backend(_numpy_backend.BACKEND)
 _registry.register_backend(_cupy_backend.BACKEND)
@@ -42,6 +43,8 @@ __all__ = [
     "BackendInfo",
     "BackendUnavailableError",
     "__version__",
+    "batch",
+    "batch_sigmoid",
     "binary_cross_entropy_with_logits",
     "get_backend",
     "log_sigmoid",

@@ -10,7 +10,6 @@ to the GPU and brought back as NumPy.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,18 +54,21 @@ class BackendInfo:
 
 @dataclass(frozen=True)
 class Route:
-    """How one call is computed: namespace, device, and the way back to the caller."""
+    """How one call is computed.
+
+    ``xp`` and ``device`` describe the arguments as given: for host data they
+    are NumPy and ``"cpu"``, and ``backend`` is the backend that computes it
+    (NumPy itself, or one that host data is moved to and back from).
+    """
 
     xp: Any
     device: Any
     name: str
-    to_host: Callable[[Any], Any] | None = None
+    backend: _registry.Backend | None = None
     scalar: bool = False
 
     def finish(self, y: Any) -> Any:
-        """Hand a kernel's result back as the kind of array the caller gave."""
-        if self.to_host is not None:
-            y = self.to_host(y)
+        """Hand a result back as the kind of value the caller gave (a scalar for scalars)."""
         return np.asarray(y)[()] if self.scalar else y
 
 
@@ -139,10 +141,12 @@ def _compat() -> Any:
 def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route, dict[str, Any]]:
     """Validate the arguments of ``xpit.func`` and decide who computes them, once.
 
-    Returns the route and the arguments as arrays of its namespace on its
-    device. Raises ``TypeError`` for what is not an array or a real number and
-    ``ValueError`` for arguments of different libraries or devices, or a
-    ``backend=`` that contradicts an array's own library.
+    Returns the route and the arguments as arrays: host data as NumPy arrays
+    (not yet moved to the backend that computes them), any other array as
+    given, Python scalars joining it in its namespace on its device. Raises
+    ``TypeError`` for what is not an array or a real number and ``ValueError``
+    for arguments of different libraries or devices, or a ``backend=`` that
+    contradicts an array's own library.
     """
     owner = None  # (library name, namespace, device, argument) of the first non-host array
     host, scalars, arrays = {}, {}, {}
@@ -198,13 +202,10 @@ def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route
     host.update(scalars)
     for arg, value in host.items():
         try:
-            arrays[arg] = rec.to_device(np.asarray(value))
+            arrays[arg] = np.asarray(value)
         except (ValueError, TypeError) as exc:
             raise TypeError(f"xpit.{func}: argument {arg!r} cannot be read as an array of real "
                             f"numbers: {exc}") from None
-    first = next(iter(arrays.values()))
     scalar = all(isinstance(v, (*_PY_SCALARS, np.generic)) or np.ndim(v) == 0
                  for v in host.values())
-    xp = rec.namespace(first)
-    return Route(xp, "cpu" if rec.name == "numpy" else _compat().device(first), rec.name,
-                 to_host=rec.to_host if rec.name != "numpy" else None, scalar=scalar), arrays
+    return Route(np, "cpu", rec.name, backend=rec, scalar=scalar), arrays

@@ -38,6 +38,8 @@ def _is_half(xp: Any, dtype: Any) -> bool:
 
 def float_dtypes(func: str, arg: str, xp: Any, dtype: Any, device: Any) -> FloatDtypes:
     """Output and working dtypes for argument ``arg`` of ``xpit.func``, or a ``TypeError``."""
+    if not getattr(dtype, "isnative", True):  # byte-swapped NumPy data: results are native
+        dtype = dtype.newbyteorder("=")
     if dtype == xp.float64:
         return FloatDtypes(dtype, dtype)
     if dtype == xp.float32:

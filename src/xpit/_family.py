@@ -14,31 +14,100 @@ from typing import Any
 import numpy as np
 
 from xpit import _kernels
+from xpit._backends import numpy as numpy_backend
+from xpit._chunks import usable_cores
 from xpit._dispatch import Route, resolve
 from xpit._dtypes import float_dtypes
 
 Array = Any
 _REDUCTIONS = ("mean", "sum", "none")
 
+# The one-array functions, by name, with the name of their argument: these can
+# be batched, chunked and written into ``out=``.
+ELEMENTWISE = {"sigmoid": "x", "sigmoid_grad": "x", "log_sigmoid": "x", "softplus": "x",
+               "logit": "p", "sigmoid_backward": "s"}
 
-def _compute(route: Route, kernel: Callable[..., Array], arrays: list[Array],
-             dtypes: list[Any], out_dtype: Any, **options: Any) -> Array:
-    xp = route.xp
+
+def _reference(route: Route, kernel: Callable[..., Array], arrays: list[Array],
+               work: Any, out_dtype: Any, **options: Any) -> Array:
+    """Run an array-API kernel: on the arrays' own library, or on the backend computing
+    host data (moved there and back)."""
+    backend, xp = route.backend, route.xp
     # The kernels never overflow, but a result in the subnormal range raises
     # NumPy's underflow flag, and logit outside [0, 1] its invalid flag: neither
     # is an error here, so a caller's np.errstate(all="raise") must not see them.
     with np.errstate(all="ignore"):
-        work = [xp.astype(a, dt, copy=False) for a, dt in zip(arrays, dtypes, strict=True)]
-        y = xp.astype(kernel(xp, *work, **options), out_dtype, copy=False)
-    return route.finish(y)
+        if backend is not None and backend.name != "numpy":
+            arrays = [backend.to_device(a) for a in arrays]
+            xp = backend.namespace(arrays[0])
+        y = kernel(xp, *(xp.astype(a, work, copy=False) for a in arrays), **options)
+        y = xp.astype(y, out_dtype, copy=False)
+        if backend is not None and backend.name != "numpy":
+            y = backend.to_host(y)
+    return y
 
 
-def _unary(func: str, arg: str, kernel: Callable[..., Array], x: Array,
-           backend: str | None) -> Array:
-    route, arrays = resolve(func, {arg: x}, backend)
+def _check_out(func: str, out: Array, x: Array, dtype: Any, route: Route) -> None:
+    """``out`` must be a writable array of x's library, device and shape, in the result dtype."""
+    if route.backend is not None:  # host data: out is a NumPy array
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"xpit.{func}: out must be a NumPy array for host input, got "
+                            f"{type(out).__name__}")
+        if not out.flags.writeable:
+            raise ValueError(f"xpit.{func}: out is read-only")
+        if np.may_share_memory(out, x) and not (
+                out.__array_interface__["data"] == x.__array_interface__["data"]
+                and out.strides == x.strides):
+            raise ValueError(f"xpit.{func}: out overlaps the input without being the input itself; "
+                             "pass the input as out to work in place, or a separate array")
+    else:
+        resolve(func, {"x": x, "out": out}, None)  # same library and device, or a ValueError
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"xpit.{func}: out has shape {tuple(out.shape)} but the input has shape "
+                         f"{tuple(x.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"xpit.{func}: out has dtype {out.dtype} but the result is {dtype}; "
+                        f"pass an array of dtype {dtype}")
+
+
+def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array | None = None,
+                chunk_size: int | None = None, workers: int | None = None,
+                advance: Callable[[int], object] | None = None, caller: str | None = None
+                ) -> Array:
+    """The one code path of every one-array function, one-shot or batched.
+
+    NumPy data takes NumPy's fast path (chunked, threaded, bit for bit the
+    reference); host data for another backend is moved there, in chunks when
+    ``chunk_size`` or ``out`` asks for it; any other array runs the array-API
+    kernel in its own library; a Dask array maps it over its blocks, lazily.
+    """
+    name = caller or func
+    arg = ELEMENTWISE[func]
+    route, arrays = resolve(name, {arg: x}, backend)
     a = arrays[arg]
-    out, work = float_dtypes(func, arg, route.xp, a.dtype, route.device)
-    return _compute(route, kernel, [a], [work], out)
+    out_dtype, work = float_dtypes(name, arg, route.xp, a.dtype, route.device)
+    if route.name == "dask.array":
+        from xpit import _dask
+
+        if out is not None:
+            raise ValueError(f"xpit.{name}: out= is not supported for Dask arrays, which are lazy")
+        return _dask.map_elementwise(func, [a], out_dtype, backend=backend)
+    if out is not None:
+        _check_out(name, out, a, out_dtype, route)
+    backend_rec = route.backend
+    if backend_rec is not None and backend_rec.name == "numpy":
+        result = out if out is not None else np.empty_like(a, dtype=out_dtype)
+        numpy_backend.compute(func, a, result, work, chunk_size=chunk_size,
+                              workers=workers or usable_cores(), advance=advance)
+        return result if out is not None else route.finish(result)
+    if out is None and chunk_size is None:
+        y = _reference(route, getattr(_kernels, func), [a], work, out_dtype)
+        if advance is not None:
+            advance(a.size)
+        return route.finish(y)
+    from xpit import batch
+
+    return batch.chunked_reference(func, route, a, out, out_dtype, work, chunk_size, advance)
 
 
 def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], first: Array,
@@ -54,7 +123,11 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
     out_b, work_b = float_dtypes(func, names[1], xp, b.dtype, route.device)
     if not xp.isdtype(b.dtype, ("integral", "bool")):
         out, work = xp.result_type(out, out_b), xp.result_type(work, work_b)
-    return _compute(route, kernel, [a, b], [work, work], out, **options)
+    if route.name == "dask.array":
+        from xpit import _dask
+
+        return _dask.map_binary(func, a, b, out, options, backend=backend)
+    return route.finish(_reference(route, kernel, [a, b], work, out, **options))
 
 
 def sigmoid(x: Array, /, *, backend: str | None = None) -> Array:
@@ -86,7 +159,7 @@ def sigmoid(x: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.sigmoid(-700.0)
     np.float64(9.85967654375977e-305)
     """
-    return _unary("sigmoid", "x", _kernels.sigmoid, x, backend)
+    return elementwise("sigmoid", x, backend)
 
 
 def sigmoid_grad(x: Array, /, *, backend: str | None = None) -> Array:
@@ -104,7 +177,7 @@ def sigmoid_grad(x: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.sigmoid_grad(40.0)
     np.float64(4.248354255291589e-18)
     """
-    return _unary("sigmoid_grad", "x", _kernels.sigmoid_grad, x, backend)
+    return elementwise("sigmoid_grad", x, backend)
 
 
 def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
@@ -140,7 +213,7 @@ def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
     array([0.10499359, 0.25      , 0.10499359])
     """
     if grad is None:
-        return _unary("sigmoid_backward", "s", _kernels.sigmoid_backward, s, backend)
+        return elementwise("sigmoid_backward", s, backend)
     return _binary("sigmoid_backward", ("s", "grad"), _kernels.sigmoid_backward, s, grad,
                    backend)
 
@@ -157,7 +230,7 @@ def log_sigmoid(x: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.log_sigmoid(np.array([-1000.0, 0.0, 50.0]))
     array([-1.00000000e+03, -6.93147181e-01, -1.92874985e-22])
     """
-    return _unary("log_sigmoid", "x", _kernels.log_sigmoid, x, backend)
+    return elementwise("log_sigmoid", x, backend)
 
 
 def softplus(x: Array, /, *, backend: str | None = None) -> Array:
@@ -172,7 +245,7 @@ def softplus(x: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.softplus(np.array([-50.0, 0.0, 1000.0]))
     array([1.92874985e-22, 6.93147181e-01, 1.00000000e+03])
     """
-    return _unary("softplus", "x", _kernels.softplus, x, backend)
+    return elementwise("softplus", x, backend)
 
 
 def logit(p: Array, /, *, backend: str | None = None) -> Array:
@@ -188,7 +261,7 @@ def logit(p: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.logit(np.array([0.0, 0.25, 0.5, 1.0]))
     array([      -inf, -1.09861229,  0.        ,        inf])
     """
-    return _unary("logit", "p", _kernels.logit, p, backend)
+    return elementwise("logit", p, backend)
 
 
 def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,

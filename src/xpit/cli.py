@@ -99,6 +99,34 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_apply(args: argparse.Namespace) -> int:
+    import warnings
+
+    from xpit import batch
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            batch.apply_file(args.func, args.src, args.dst, chunk_size=args.chunk_size,
+                             backend=args.backend, progress=args.progress,
+                             overwrite=args.force, workers=args.workers)
+    except KeyboardInterrupt:
+        print(f"xpit apply: interrupted; {args.dst} was not written", file=sys.stderr)
+        return 130
+    except FileExistsError:
+        print(f"xpit apply: error: {args.dst} already exists; use --force to replace it",
+              file=sys.stderr)
+        return 1
+    except (OSError, ValueError, TypeError, ImportError, RuntimeError) as exc:
+        message = str(exc).removeprefix("xpit.batch.apply_file: ")
+        print(f"xpit apply: error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        for warning in caught:
+            print(f"xpit apply: warning: {warning.message}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpit`` command."""
     import xpit
@@ -110,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, backends, devices and the selected backend")
     info.add_argument("--json", action="store_true", help="print the report as JSON")
     info.set_defaults(run=_cmd_info)
+
+    from xpit.batch import FUNCTIONS
+
+    apply = sub.add_parser("apply", help="apply a function to a .npy file, in bounded memory",
+                           description="Apply FUNC to the .npy file SRC and write DST, reading "
+                           "in chunks (files larger than RAM work). DST appears only when "
+                           "complete.")
+    apply.add_argument("func", choices=FUNCTIONS, metavar="FUNC",
+                       help=f"one of: {', '.join(FUNCTIONS)}")
+    apply.add_argument("src", help="input .npy file")
+    apply.add_argument("dst", help="output .npy file")
+    apply.add_argument("--backend", help="numpy, cupy or auto (default: XPIT_BACKEND, else "
+                       "numpy)")
+    apply.add_argument("--chunk-size", type=int, metavar="N", help="elements read at a time")
+    apply.add_argument("--workers", type=int, metavar="N", help="CPU threads (default: all "
+                       "usable cores)")
+    apply.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show a progress bar (default: when stderr is a terminal)")
+    apply.add_argument("--force", action="store_true", help="replace DST if it exists")
+    apply.set_defaults(run=_cmd_apply)
     return parser
 
 

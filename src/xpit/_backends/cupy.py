@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from xpit._registry import Backend
 
 
@@ -72,3 +74,51 @@ BACKEND = Backend(
     devices=_devices,
     accelerator=True,
 )
+
+
+def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,
+            advance: Any = None) -> None:
+    """``out[:] = func(x)`` for 1-D C-contiguous NumPy arrays, computed on the current GPU.
+
+    Chunks alternate between two CUDA streams, each with a pinned host buffer
+    in and out and a device buffer, in the order of
+    :func:`xpit._chunks.pipeline_schedule`: while the host copies chunk ``i``
+    into pinned memory and queues its upload, kernel and download, the GPU is
+    still moving or computing chunk ``i - 1`` on the other stream. GPU memory
+    stays bounded by the chunk size, so ``x`` may be larger than the GPU.
+    """
+    cupy = _cupy()
+    import cupyx
+
+    from xpit import _kernels
+    from xpit._chunks import GPU_CHUNK_BYTES, chunk_length, chunk_slices, pipeline_schedule
+
+    kernel = getattr(_kernels, func)
+    length = chunk_length(max(x.itemsize, out.itemsize), chunk_size,
+                          target_bytes=GPU_CHUNK_BYTES)
+    slices = chunk_slices(x.size, length)
+    length = min(length, x.size)
+    streams = [cupy.cuda.Stream(non_blocking=True) for _ in range(2)]
+    pinned_in = [cupyx.empty_pinned(length, x.dtype) for _ in streams]
+    pinned_out = [cupyx.empty_pinned(length, out.dtype) for _ in streams]
+    device_in = [cupy.empty(length, x.dtype) for _ in streams]
+    in_flight: list[Any] = [None] * len(streams)  # results kept alive until drained
+    xp = _namespace(device_in[0])
+    for step, i, s in pipeline_schedule(len(slices), len(streams)):
+        sl = slices[i]
+        k = sl.stop - sl.start
+        if step == "stage":
+            np.copyto(pinned_in[s][:k], x[sl])
+            with streams[s]:
+                chunk = device_in[s][:k]
+                chunk.set(pinned_in[s][:k])
+                y = xp.astype(kernel(xp, xp.astype(chunk, work, copy=False)), out.dtype,
+                              copy=False)
+                y.get(out=pinned_out[s][:k], blocking=False)
+                in_flight[s] = y
+        else:
+            streams[s].synchronize()
+            out[sl] = pinned_out[s][:k]
+            in_flight[s] = None
+            if advance is not None:
+                advance(k)
