@@ -35,7 +35,7 @@ def _data(func, shape=(37, 29), dtype="float64", seed=0):
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("func", FUNCTIONS)
 def test_fast_path_is_the_reference_bit_for_bit(func, dtype):
-    from reference import probability_sample, real_line_sample
+    from xpit._mpreference import probability_sample, real_line_sample
 
     x = (probability_sample if func == "logit" else real_line_sample)(np.dtype(dtype), 50_000, 3)
     fast = getattr(xpit, func)(x)
@@ -447,20 +447,22 @@ def test_dask_float32_and_backend_conflict():
         batch.apply("sigmoid", x, out=x)
 
 
-def test_numpy_pool_threads_run_the_chunks():
-    seen = set()
+def test_numpy_pool_threads_run_the_chunks(monkeypatch):
+    import threading
+
+    seen, worker_ran = set(), threading.Event()
     real = numpy_backend._run_chunk
 
     def spy(*args):
-        import threading
-
-        seen.add(threading.current_thread().name.split("_")[0])
+        name = threading.current_thread().name
+        seen.add(name.split("_")[0])
+        if name == "MainThread":  # hold the caller back until a pool thread took a chunk
+            assert worker_ran.wait(timeout=30), "no pool thread ran a chunk"
+        else:
+            worker_ran.set()
         return real(*args)
 
-    x = np.zeros(1 << 16)
-    try:
-        numpy_backend._run_chunk = spy
-        batch.apply("sigmoid", x, chunk_size=1024, workers=2)
-    finally:
-        numpy_backend._run_chunk = real
+    monkeypatch.setattr(numpy_backend, "_run_chunk", spy)
+    x = np.linspace(-5, 5, 1 << 16)
+    assert_equal(batch.apply("sigmoid", x, chunk_size=1024, workers=2), xpit.sigmoid(x))
     assert seen == {"MainThread", "xpit-worker"}

@@ -1,4 +1,5 @@
-"""High-precision references (mpmath) and ULP measurement for the accuracy tests.
+"""High-precision references (mpmath) and ULP measurement: the accuracy tests and
+``xpit bench --accuracy`` use this. mpmath is imported only when this module is.
 
 Recipe: each input is an exact binary float, converted to ``mpmath.mpf`` without
 rounding; the function is evaluated at 128 bits (75 more than float64 has, far
