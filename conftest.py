@@ -20,9 +20,20 @@ def clean_backend_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts from the defaults: no XPIT_BACKEND, no set_backend, built-in backends
     only, and the fallback warning not yet shown."""
     monkeypatch.delenv(_config.ENV_VAR, raising=False)
+    monkeypatch.setattr(_config, "_environment", _config._UNREAD)  # read XPIT_BACKEND anew
     monkeypatch.setattr(_dispatch, "_fallback_warned", False)
     monkeypatch.setattr(_registry, "_BACKENDS", dict(_registry._BACKENDS))
     xpit.set_backend(None)
     yield
     xpit.set_backend(None)
     _registry._by_type.clear()
+
+
+@pytest.fixture
+def backend_env(monkeypatch: pytest.MonkeyPatch):
+    """Set XPIT_BACKEND as a fresh process would see it (it is read once, at first need)."""
+    def set_variable(value: str) -> None:
+        monkeypatch.setenv(_config.ENV_VAR, value)
+        monkeypatch.setattr(_config, "_environment", _config._UNREAD)
+
+    return set_variable

@@ -143,3 +143,18 @@ def test_other_namespaces_agree_with_numpy(target):
                 hi, lo = reference(name, x)
                 err = ulp_error(got, hi, lo, np.dtype(dtype))
                 assert err.max() <= CONTRACT[name, dtype], (name, dtype, err.max())
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus"])
+def test_python_float_fast_lane_within_contract(sweeps, name):
+    """Python floats and tiny arrays take the math-module lane, within the same contract.
+
+    Its exp and log1p come from the C library rather than NumPy, so it may differ
+    from the array path by an ULP or two; both are checked against mpmath."""
+    x, hi, lo = (a[::5] for a in sweeps[name, "float64"])  # 20,000 points, tails included
+    got = np.array([getattr(xpit, name)(v) for v in x.tolist()])
+    assert ulp_error(got, hi, lo, np.float64).max() <= CONTRACT[name, "float64"]
+    np.testing.assert_array_max_ulp(got, getattr(xpit, name)(x),
+                                    maxulp=CONTRACT[name, "float64"])
+    tiny = np.concatenate([getattr(xpit, name)(x[i:i + 3]) for i in range(0, 300, 3)])
+    np.testing.assert_array_equal(tiny, got[:300])

@@ -46,24 +46,30 @@ def test_default_is_numpy():
 
 
 @pytest.mark.parametrize("raw", ["numpy", " NumPy ", "NUMPY\n"])
-def test_environment_variable_is_normalised(monkeypatch, raw):
-    monkeypatch.setenv("XPIT_BACKEND", raw)
+def test_environment_variable_is_normalised(backend_env, raw):
+    backend_env(raw)
     info = xpit.get_backend()
     assert (info.name, info.source) == ("numpy", "XPIT_BACKEND")
 
 
 @pytest.mark.parametrize("raw", ["", "   "])
-def test_empty_environment_variable_means_unset(monkeypatch, raw):
-    monkeypatch.setenv("XPIT_BACKEND", raw)
+def test_empty_environment_variable_means_unset(backend_env, raw):
+    backend_env(raw)
     assert xpit.get_backend().source == "default"
 
 
-def test_environment_variable_is_read_at_first_need_not_import(monkeypatch):
-    assert xpit.get_backend().source == "default"
-    monkeypatch.setenv("XPIT_BACKEND", "auto")  # set after import, as in a notebook
-    assert xpit.get_backend().requested == "auto"
-    monkeypatch.setenv("XPIT_BACKEND", "numpy")
-    assert xpit.get_backend().requested == "numpy"
+def test_environment_variable_is_read_at_first_need_not_import():
+    result = run_python("""
+        import os, xpit
+        os.environ["XPIT_BACKEND"] = "auto"  # set after import, as in a notebook
+        print(xpit.get_backend().requested)
+        os.environ["XPIT_BACKEND"] = "numpy"  # read once: a running process uses set_backend
+        print(xpit.get_backend().requested)
+        xpit.set_backend("numpy")
+        print(xpit.get_backend().requested)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["auto", "auto", "numpy"]
 
 
 def test_invalid_environment_value_fails_at_first_call_not_import():
@@ -79,6 +85,15 @@ def test_invalid_environment_value_fails_at_first_call_not_import():
                                      "Expected one of 'numpy', 'cupy', 'auto'.")
 
 
+def test_invalid_environment_value_raises_until_fixed(backend_env, monkeypatch):
+    backend_env("cuda")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="Invalid value for XPIT_BACKEND: 'cuda'"):
+            xpit.sigmoid(np.zeros(1))
+    monkeypatch.setenv("XPIT_BACKEND", "numpy")  # an invalid value is not cached
+    assert xpit.get_backend().source == "XPIT_BACKEND"
+
+
 def test_invalid_names_are_value_errors():
     with pytest.raises(ValueError, match=r"Invalid value for backend: 'gpu'. Expected one of"):
         xpit.sigmoid(1.0, backend="gpu")
@@ -88,8 +103,8 @@ def test_invalid_names_are_value_errors():
         xpit.use_backend(3).__enter__()
 
 
-def test_precedence_call_over_context_over_set_over_environment(monkeypatch):
-    monkeypatch.setenv("XPIT_BACKEND", "auto")
+def test_precedence_call_over_context_over_set_over_environment(backend_env):
+    backend_env("auto")
     assert xpit.get_backend().source == "XPIT_BACKEND"
     xpit.set_backend("numpy")
     assert xpit.get_backend().source == "set_backend()"
@@ -147,7 +162,7 @@ def test_cupy_is_installed_but_not_usable_and_says_why():
 
 @needs_no_gpu
 @pytest.mark.parametrize("how", ["env", "set", "context", "call"])
-def test_fallback_warns_once_and_computes_with_numpy(monkeypatch, how):
+def test_fallback_warns_once_and_computes_with_numpy(backend_env, how):
     x = np.array([-1.0, 0.0, 1.0])
     expected = xpit.sigmoid(x)
 
@@ -157,7 +172,7 @@ def test_fallback_warns_once_and_computes_with_numpy(monkeypatch, how):
         return xpit.sigmoid(x)
 
     if how == "env":
-        monkeypatch.setenv("XPIT_BACKEND", "cupy")
+        backend_env("cupy")
     elif how == "set":
         xpit.set_backend("cupy")
     with (xpit.use_backend("cupy") if how == "context" else warnings.catch_warnings()), \

@@ -466,3 +466,15 @@ def test_numpy_pool_threads_run_the_chunks(monkeypatch):
     x = np.linspace(-5, 5, 1 << 16)
     assert_equal(batch.apply("sigmoid", x, chunk_size=1024, workers=2), xpit.sigmoid(x))
     assert seen == {"MainThread", "xpit-worker"}
+
+
+@pytest.mark.parametrize("func", FUNCTIONS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (2, 4)])
+def test_tiny_inputs_agree_between_one_shot_and_batch(func, dtype, shape):
+    x = _data(func, shape=shape, dtype=dtype)
+    expected = getattr(xpit, func)(x)
+    assert np.shape(expected) == shape and np.asarray(expected).dtype == dtype
+    out = np.empty(shape, dtype)
+    assert_equal(batch.apply(func, x, out=out), np.asarray(expected))
+    assert_equal(batch.apply(func, x, chunk_size=1), np.asarray(expected))

@@ -21,8 +21,8 @@ def test_info_reports_backends_and_selection(capsys):
     assert "host data computed by: numpy (requested 'numpy' by default)" in out
 
 
-def test_info_json_has_every_field(capsys, monkeypatch):
-    monkeypatch.setenv("XPIT_BACKEND", "auto")
+def test_info_json_has_every_field(capsys, backend_env):
+    backend_env("auto")
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["xpit"] == xpit.__version__
@@ -35,8 +35,8 @@ def test_info_json_has_every_field(capsys, monkeypatch):
     assert info["selected"]["source"] == "XPIT_BACKEND"
 
 
-def test_info_shows_an_invalid_environment_value_instead_of_crashing(capsys, monkeypatch):
-    monkeypatch.setenv("XPIT_BACKEND", "cuda")
+def test_info_shows_an_invalid_environment_value_instead_of_crashing(capsys, backend_env):
+    backend_env("cuda")
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "Invalid value for XPIT_BACKEND: 'cuda'" in out

@@ -6,6 +6,7 @@ consume the slices planned here.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 from collections.abc import Iterator
@@ -52,8 +53,9 @@ def chunk_slices(n: int, length: int) -> list[slice]:
     return [slice(start, min(start + length, n)) for start in range(0, n, length)]
 
 
+@functools.cache
 def usable_cores() -> int:
-    """The number of cores this process may run on (its affinity mask, where the OS has one)."""
+    """The cores this process may run on (its affinity mask, where the OS has one), read once."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows

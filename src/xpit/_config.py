@@ -7,8 +7,10 @@ device (see :mod:`xpit._dispatch`).
 
 Strongest first: a per-call ``backend=`` argument, the innermost
 :func:`use_backend` block, :func:`set_backend`, ``XPIT_BACKEND``, the default
-``"numpy"``. The variable is read when a backend is first needed, not at
-import, so setting it in a notebook before the first call works.
+``"numpy"``. The variable is read once, when a backend is first needed, not at
+import: setting it in a notebook before the first call works. Reading it on
+every call would cost more than computing a sigmoid of a Python float, so a
+running process changes its choice with :func:`set_backend` instead.
 """
 
 from __future__ import annotations
@@ -69,21 +71,19 @@ def normalize(value: object, *, what: str) -> str:
 
 _context: ContextVar[Selection | None] = ContextVar("xpit_backend", default=None)
 _process: Selection | None = None
-# The last raw value of XPIT_BACKEND seen and what it parsed to, so the variable
-# is parsed again only when it changes.
-_env_seen: tuple[str | None, Selection | None] = (None, None)
+_DEFAULT = Selection(DEFAULT, strict=False, source="default")
+_UNREAD = Selection("", strict=False, source="")
+_environment: Selection | None = _UNREAD  # XPIT_BACKEND, parsed at first need
 
 
 def _from_environment() -> Selection | None:
-    global _env_seen
-    raw = os.environ.get(ENV_VAR)
-    if raw == _env_seen[0]:
-        return _env_seen[1]
-    parsed = None
-    if raw is not None and raw.strip():
-        parsed = Selection(normalize(raw, what=ENV_VAR), strict=False, source=ENV_VAR)
-    _env_seen = (raw, parsed)
-    return parsed
+    global _environment
+    if _environment is _UNREAD:
+        raw = os.environ.get(ENV_VAR, "")
+        # An invalid value raises here, and again at every call, until it is fixed.
+        _environment = (Selection(normalize(raw, what=ENV_VAR), strict=False, source=ENV_VAR)
+                        if raw.strip() else None)
+    return _environment
 
 
 def selection(explicit: str | None = None) -> Selection:
@@ -96,7 +96,13 @@ def selection(explicit: str | None = None) -> Selection:
     if explicit is not None:
         name = normalize(explicit, what="backend")
         return Selection(name, strict=bool(ambient and ambient.strict), source="backend= argument")
-    return ambient or Selection(DEFAULT, strict=False, source="default")
+    return ambient or _DEFAULT
+
+
+def host_is_default() -> bool:
+    """Whether host data goes to NumPy by default: the common case, checked cheaply."""
+    environment = _environment if _environment is not _UNREAD else _from_environment()
+    return environment is None and _process is None and _context.get() is None
 
 
 def set_backend(name: str | None, *, strict: bool = False) -> None:

@@ -9,6 +9,8 @@ to the GPU and brought back as NumPy.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +108,17 @@ def get_backend() -> BackendInfo:
     return _resolve_host(_config.selection())
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _outside_xpit() -> int:
+    """The ``stacklevel`` that points a warning from our caller at the user's line."""
+    frame, level = sys._getframe(1), 1  # 1: the function that calls warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _host_backend(func: str, backend: str | None) -> _registry.Backend:
     global _fallback_warned
     info = _resolve_host(_config.selection(backend))
@@ -118,7 +131,7 @@ def _host_backend(func: str, backend: str | None) -> _registry.Backend:
             _fallback_warned = True
             warnings.warn(f"xpit: {message}. Computing with NumPy on the CPU instead "
                           "(this warning is shown once per process).",
-                          BackendFallbackWarning, stacklevel=5)
+                          BackendFallbackWarning, stacklevel=_outside_xpit())
     return _registry.get(info.name)
 
 
@@ -138,6 +151,9 @@ def _compat() -> Any:
     return array_api_compat
 
 
+_NUMPY_ROUTES: dict[bool, Route] = {}
+
+
 def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route, dict[str, Any]]:
     """Validate the arguments of ``xpit.func`` and decide who computes them, once.
 
@@ -148,6 +164,14 @@ def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route
     for arguments of different libraries or devices, or a ``backend=`` that
     contradicts an array's own library.
     """
+    if backend is None and len(args) == 1:  # the common case, cheaply: one NumPy array
+        value = next(iter(args.values()))
+        if type(value) is np.ndarray and _config.host_is_default():
+            scalar = value.ndim == 0
+            if scalar not in _NUMPY_ROUTES:
+                _NUMPY_ROUTES[scalar] = Route(np, "cpu", "numpy", _registry.get("numpy"),
+                                              scalar=scalar)
+            return _NUMPY_ROUTES[scalar], args
     owner = None  # (library name, namespace, device, argument) of the first non-host array
     host, scalars, arrays = {}, {}, {}
     for arg, value in args.items():

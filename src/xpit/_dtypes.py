@@ -15,6 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import numpy as np
+
 
 class FloatDtypes(NamedTuple):
     """The dtype a result is returned in, and the dtype it is computed in."""
@@ -36,8 +38,14 @@ def _is_half(xp: Any, dtype: Any) -> bool:
     return any(dtype == getattr(xp, name, None) for name in ("float16", "bfloat16"))
 
 
+_NUMPY_FLOATS = {np.dtype(np.float64): FloatDtypes(np.dtype(np.float64), np.dtype(np.float64)),
+                 np.dtype(np.float32): FloatDtypes(np.dtype(np.float32), np.dtype(np.float64))}
+
+
 def float_dtypes(func: str, arg: str, xp: Any, dtype: Any, device: Any) -> FloatDtypes:
     """Output and working dtypes for argument ``arg`` of ``xpit.func``, or a ``TypeError``."""
+    if xp is np and dtype in _NUMPY_FLOATS:  # the common case, without the checks below
+        return _NUMPY_FLOATS[dtype]
     if not getattr(dtype, "isnative", True):  # byte-swapped NumPy data: results are native
         dtype = dtype.newbyteorder("=")
     if dtype == xp.float64:

@@ -127,6 +127,56 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(float(part)) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1e3,1e7, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from xpit import _registry, bench
+
+    usable, reason = _registry.probe("cupy")
+    if args.backend == "cupy" and not usable:
+        print(f"xpit bench: error: CuPy is not usable here: {reason}", file=sys.stderr)
+        return 1
+    backends = {"numpy": ["numpy"], "cupy": ["cupy"],
+                "all": ["numpy", "cupy"] if usable else ["numpy"]}[args.backend]
+    sizes = args.sizes or (bench.FULL_SIZES if args.full else bench.QUICK_SIZES)
+    rows = bench.run_timings(backends, args.functions, args.dtypes, sizes,
+                             repeats=args.repeats or (9 if args.full else 5),
+                             progress=args.progress)
+    m = bench.machine()
+    print(f"xpit {m['versions']['xpit']} on {m['cpu']} ({m['cores']} cores), GPU: {m['gpu']}")
+    print("median of interleaved repeats; ratios are times (lower is better) from this run\n")
+    print(bench.format_table(rows))
+    accuracy = None
+    if args.accuracy:
+        try:
+            accuracy = bench.run_accuracy(args.functions, args.dtypes)
+        except ImportError as exc:
+            print(f"xpit bench: error: --accuracy needs mpmath ({exc}); install it with "
+                  "pip install 'xpit[bench]'", file=sys.stderr)
+            return 1
+        print("\naccuracy against mpmath (128 bits), ULP of the result's dtype\n")
+        print(bench.format_accuracy(accuracy))
+    if args.json:
+        bench.write_json(args.json, rows, accuracy)
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        try:
+            bench.plot(rows, args.plot)
+        except ImportError as exc:
+            print(f"xpit bench: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpit`` command."""
     import xpit
@@ -158,6 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show a progress bar (default: when stderr is a terminal)")
     apply.add_argument("--force", action="store_true", help="replace DST if it exists")
     apply.set_defaults(run=_cmd_apply)
+
+    from xpit.bench import DTYPES
+    from xpit.bench import FUNCTIONS as BENCH_FUNCTIONS
+
+    bench = sub.add_parser("bench", help="time xpit against its peers and a memory copy",
+                           description="Time xpit, its peers (NumPy formulas, SciPy, PyTorch, "
+                           "CuPy) and a copy of the same bytes, interleaved in one process; "
+                           "print ns per element, GB/s and ratios.")
+    bench.add_argument("--backend", choices=("all", "numpy", "cupy"), default="all",
+                       help="default: NumPy, and CuPy when a GPU is usable")
+    speed = bench.add_mutually_exclusive_group()
+    speed.add_argument("--quick", action="store_true",
+                       help="sizes 1e3, 1e5, 1e7; under a minute (the default)")
+    speed.add_argument("--full", action="store_true", help="sizes 1e3 to 1e8, more repeats")
+    bench.add_argument("--sizes", type=_sizes, help="comma-separated sizes, e.g. 1e3,1e6,1e8 "
+                       "(capped by free memory)")
+    bench.add_argument("--functions", nargs="+", choices=BENCH_FUNCTIONS,
+                       default=list(BENCH_FUNCTIONS))
+    bench.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
+    bench.add_argument("--repeats", type=int, help="timed repeats per case (default 5)")
+    bench.add_argument("--accuracy", action="store_true",
+                       help="also measure max and mean ULP error against mpmath")
+    bench.add_argument("--json", metavar="PATH", help="write every figure and the machine")
+    bench.add_argument("--plot", metavar="PATH", help="draw throughput against size (PNG)")
+    bench.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show a progress bar (default: when stderr is a terminal)")
+    bench.set_defaults(run=_cmd_bench)
     return parser
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from xpit import _scalar
 from xpit._chunks import CPU_CHUNK_BYTES, chunk_length, chunk_slices
 from xpit._registry import Backend
 
@@ -146,14 +147,20 @@ class _Rows:
 class _Scratch(threading.local):
     def __init__(self) -> None:
         self.blocks: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        self.last: dict[np.dtype, _Rows] = {}  # the last rows cut, reused for the same n
 
     def rows(self, n: int, dtype: np.dtype) -> _Rows:
+        last = self.last.get(dtype)
+        if last is not None and last.e.size == n:
+            return last
         cached = self.blocks.get(dtype)
         if cached is None or cached[0].shape[1] < n:
             cached = (np.empty((6, n), dtype), np.empty(n, dtype=bool))
-            if n * dtype.itemsize <= _KEEP_BYTES:
-                self.blocks[dtype] = cached
-        return _Rows(*cached, n)
+            if n * dtype.itemsize > _KEEP_BYTES:
+                return _Rows(*cached, n)
+            self.blocks[dtype] = cached
+        rows = self.last[dtype] = _Rows(*cached, n)
+        return rows
 
 
 _scratch = _Scratch()
@@ -211,9 +218,19 @@ def compute(name: str, x: np.ndarray, out: np.ndarray, work: np.dtype, *,
     """
     if x.size == 0:
         return
+    if x.size <= _scalar.TINY and work == np.float64 and name in _scalar.FUNCTIONS:
+        # A few elements: Python's math module, in double precision like the reference.
+        out[...] = _scalar.map_array(_scalar.FUNCTIONS[name], x, np.dtype(np.float64))
+        return
     kernel = FAST_KERNELS[name]
     work = np.dtype(work)
     length = chunk_length(work.itemsize, chunk_size, target_bytes=CPU_CHUNK_BYTES)
+    if x.size <= length and advance is None:  # one chunk, here and now
+        with np.errstate(all="ignore"):
+            _run_chunk(kernel, x.reshape(-1) if x.flags.c_contiguous and out.flags.c_contiguous
+                       else x, out.reshape(-1) if x.flags.c_contiguous and
+                       out.flags.c_contiguous else out, work)
+        return
     slices, cut = _chunks(x, out, length)
 
     def run(sl: slice) -> None:

@@ -1,0 +1,362 @@
+"""``xpit bench``: xpit against its peers and against a copy of the same bytes, in one run.
+
+For each backend, function, dtype and size, every implementation is timed in
+the same process, interleaved (one call of each in turn, so a noisy neighbour
+slows them all alike), and the median of the repeats after a warm-up is kept.
+Ratios are taken within one run: to the copy (the memory-bandwidth limit), to
+the best peer, and to ``torch.sigmoid`` (the fastest CPU peer).
+
+``benchmarks/`` runs this same code for developers (``python -m benchmarks``).
+Heavy libraries (SciPy, PyTorch, CuPy, mpmath, matplotlib, tqdm) are imported
+only here, only when present, and only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+import xpit
+
+FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid")
+DTYPES = ("float32", "float64")
+QUICK_SIZES = (10**3, 10**5, 10**7)
+FULL_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
+
+Runner = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation: ``make(x, out)`` returns the zero-argument call to time."""
+
+    name: str
+    kind: str  # "xpit", "peer" or "limit"
+    make: Callable[[Any, Any], Runner]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One measured row of the table."""
+
+    backend: str
+    function: str
+    dtype: str
+    size: int
+    impl: str
+    kind: str
+    seconds: float
+    ns_per_element: float
+    gb_per_s: float
+    vs_copy: float | None = None
+    vs_best_peer: float | None = None
+    vs_torch: float | None = None
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _textbook(np_: Any, fn: str) -> Callable[[Any], Any]:
+    def sigmoid(x: Any) -> Any:
+        return 1 / (1 + np_.exp(-x))
+
+    return {"sigmoid": sigmoid,
+            "sigmoid_grad": lambda x: sigmoid(x) * (1 - sigmoid(x)),
+            "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x))}[fn]
+
+
+def _numpy_impls(fn: str) -> list[Impl]:
+    impls = [
+        Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
+        Impl("xpit batch(out=)", "xpit", lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)),
+        Impl("numpy textbook", "peer", lambda x, o: lambda: _textbook(np, fn)(x)),
+    ]
+    if fn == "sigmoid":
+        impls.append(Impl("numpy clipped", "peer",
+                          lambda x, o: lambda: 1 / (1 + np.exp(-np.clip(x, -500, 500)))))
+    if _have("scipy"):
+        from scipy import special
+
+        scipy_fn = {"sigmoid": special.expit, "log_sigmoid": special.log_expit,
+                    "sigmoid_grad": lambda x: special.expit(x) * special.expit(-x)}[fn]
+        name = {"sigmoid": "expit", "log_sigmoid": "log_expit"}.get(fn, "expit(x)*expit(-x)")
+        impls.append(Impl(f"scipy {name}", "peer", lambda x, o: lambda: scipy_fn(x)))
+    if _have("torch"):
+        impls.append(Impl(_torch_name(fn), "peer", lambda x, o: _torch_runner(fn, x, o)))
+    impls.append(Impl("copy (np.copyto)", "limit", lambda x, o: lambda: np.copyto(o, x)))
+    return impls
+
+
+def _torch_name(fn: str) -> str:
+    return {"sigmoid": "torch.sigmoid(out=)", "sigmoid_grad": "torch s*(1-s)",
+            "log_sigmoid": "torch logsigmoid"}[fn]
+
+
+def _torch_runner(fn: str, x: Any, o: Any) -> Runner:
+    import torch
+
+    tx = torch.from_dlpack(x) if not isinstance(x, np.ndarray) else torch.from_numpy(x)
+    to = torch.from_dlpack(o) if not isinstance(o, np.ndarray) else torch.from_numpy(o)
+    if fn == "sigmoid":
+        return lambda: torch.sigmoid(tx, out=to)
+    if fn == "log_sigmoid":
+        return lambda: torch.nn.functional.logsigmoid(tx)
+
+    def grad() -> Any:
+        s = torch.sigmoid(tx, out=to)
+        return s * (1 - s)
+
+    return grad
+
+
+def _cupy_impls(fn: str) -> list[Impl]:
+    import cupy
+
+    impls = [
+        Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
+        Impl("xpit batch(out=)", "xpit", lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)),
+        Impl("cupy textbook", "peer", lambda x, o: lambda: _textbook(cupy, fn)(x)),
+    ]
+    if fn in ("sigmoid", "sigmoid_grad"):
+        from cupyx.scipy import special
+
+        peer = (special.expit if fn == "sigmoid" else
+                lambda x: special.expit(x) * special.expit(-x))
+        impls.append(Impl("cupyx expit", "peer", lambda x, o: lambda: peer(x)))
+    if _have("torch"):
+        import torch
+
+        if torch.cuda.is_available():
+            impls.append(Impl(_torch_name(fn) + " cuda", "peer",
+                              lambda x, o: _torch_runner(fn, x, o)))
+    impls.append(Impl("copy (device)", "limit", lambda x, o: lambda: cupy.copyto(o, x)))
+    return impls
+
+
+def _available_bytes(backend: str) -> int:
+    if backend == "cupy":
+        import cupy
+
+        return cupy.cuda.runtime.memGetInfo()[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def usable_sizes(sizes: Sequence[int], dtype: str, backend: str) -> list[int]:
+    """The sizes whose arrays (input, output and a textbook peer's temporaries) fit in
+    half of the free memory."""
+    budget = _available_bytes(backend) // 2
+    return [n for n in sizes if 6 * n * np.dtype(dtype).itemsize <= budget]
+
+
+def _time(runners: list[Runner], repeats: int, sync: Callable[[], None]) -> list[float]:
+    """Median seconds per call of each runner, interleaved, after one warm-up call each."""
+    calls = []
+    for run in runners:  # warm up, and find how many calls make a 2 ms sample
+        start = time.perf_counter()
+        run()
+        sync()
+        calls.append(max(1, int(2e-3 / max(time.perf_counter() - start, 1e-9))))
+    samples: list[list[float]] = [[] for _ in runners]
+    for _ in range(repeats):
+        for i, run in enumerate(runners):
+            start = time.perf_counter()
+            for _ in range(calls[i]):
+                run()
+            sync()
+            samples[i].append((time.perf_counter() - start) / calls[i])
+    return [statistics.median(s) for s in samples]
+
+
+def _rows(backend: str, fn: str, dtype: str, n: int, impls: list[Impl], seconds: list[float]
+          ) -> list[Timing]:
+    moved = 2 * n * np.dtype(dtype).itemsize  # read the input, write the output
+    by_name = dict(zip((i.name for i in impls), seconds, strict=True))
+    copy = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "limit"), None)
+    peers = [s for i, s in zip(impls, seconds, strict=True) if i.kind == "peer"]
+    torch_s = next((s for name, s in by_name.items() if name.startswith("torch")), None)
+    return [Timing(backend, fn, dtype, n, impl.name, impl.kind, s, s / n * 1e9, moved / s / 1e9,
+                   s / copy if copy else None, s / min(peers) if peers else None,
+                   s / torch_s if torch_s else None)
+            for impl, s in zip(impls, seconds, strict=True)]
+
+
+def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] = FUNCTIONS,
+                dtypes: Sequence[str] = DTYPES, sizes: Sequence[int] = QUICK_SIZES,
+                repeats: int = 5, progress: bool | None = None) -> list[Timing]:
+    """Time every implementation on every case; see the module docstring."""
+    cases = [(b, f, d, n) for b in backends for d in dtypes
+             for n in usable_sizes(sizes, d, b) for f in functions]
+    rows: list[Timing] = []
+    bar = _bar(progress, len(cases))
+    rng = np.random.default_rng(0)
+    for backend, fn, dtype, n in cases:
+        if bar is not None:
+            bar.set_description(f"{backend} {fn} {dtype} {n:.0e}")
+        x = (rng.standard_normal(n) * 5).astype(dtype)
+        out = np.empty_like(x)
+        if backend == "cupy":
+            import cupy
+
+            x, out = cupy.asarray(x), cupy.asarray(out)
+            impls, sync = _cupy_impls(fn), cupy.cuda.get_current_stream().synchronize
+        else:
+            impls, sync = _numpy_impls(fn), lambda: None
+        with np.errstate(all="ignore"):  # the textbook peers overflow, by design
+            seconds = _time([impl.make(x, out) for impl in impls], repeats, sync)
+        rows += _rows(backend, fn, dtype, n, impls, seconds)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def _bar(progress: bool | None, total: int) -> Any:
+    import sys
+
+    if progress is None:
+        progress = sys.stderr is not None and sys.stderr.isatty()
+    if not progress or not _have("tqdm"):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="case", leave=False, dynamic_ncols=True)
+
+
+def run_accuracy(functions: Sequence[str] = FUNCTIONS, dtypes: Sequence[str] = DTYPES,
+                 n: int = 20_000) -> list[dict[str, Any]]:
+    """Max and mean ULP error against mpmath, for xpit and each NumPy-side peer."""
+    from xpit import _mpreference as ref
+
+    rows = []
+    for fn in functions:
+        for dtype in dtypes:
+            x = ref.real_line_sample(np.dtype(dtype), n, seed=1)
+            hi, lo = ref.reference(fn, x)
+            out = np.empty_like(x)
+            for impl in _numpy_impls(fn):
+                if impl.kind != "peer" and impl.name != "xpit":
+                    continue
+                with np.errstate(all="ignore"):
+                    y = impl.make(x, out)()
+                y = np.asarray(y.numpy() if hasattr(y, "numpy") else y)
+                if y.dtype != x.dtype or y.shape != x.shape:
+                    y = out  # an out= peer returns the buffer
+                err = ref.ulp_error(y, hi, lo, np.dtype(dtype))
+                finite = err[np.isfinite(err)]
+                rows.append({"function": fn, "dtype": dtype, "impl": impl.name,
+                             "max_ulp": float(err.max()),
+                             "mean_ulp": float(finite.mean()) if finite.size else float("inf"),
+                             "points": int(x.size)})
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    from xpit._chunks import usable_cores
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {"xpit": xpit.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    for lib in ("scipy", "torch", "cupy", "array_api_compat"):
+        if _have(lib):
+            versions[lib] = __import__(lib).__version__
+    gpu = None
+    usable, reason = xpit._registry.probe("cupy")
+    if usable:
+        import cupy
+
+        gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        gpu = gpu.decode() if isinstance(gpu, bytes) else gpu
+    return {"cpu": cpu, "cores": usable_cores(), "platform": platform.platform(),
+            "gpu": gpu or f"none ({reason})", "versions": versions}
+
+
+def format_table(rows: Sequence[Timing]) -> str:
+    """The timing rows as a text table, one block per backend, function, dtype and size."""
+    def ratio(v: float | None) -> str:
+        return f"{v:7.2f}x" if v is not None else "       -"
+
+    lines = [f"{'backend':7} {'function':12} {'dtype':7} {'size':>8}  {'implementation':24} "
+             f"{'ns/el':>8} {'GB/s':>7} {'vs copy':>8} {'vs best':>8} {'vs torch':>8}"]
+    previous = None
+    for r in rows:
+        key = (r.backend, r.function, r.dtype, r.size)
+        if key != previous and previous is not None:
+            lines.append("")
+        previous = key
+        lines.append(f"{r.backend:7} {r.function:12} {r.dtype:7} {r.size:8.0e}  {r.impl:24} "
+                     f"{r.ns_per_element:8.3f} {r.gb_per_s:7.2f} {ratio(r.vs_copy)} "
+                     f"{ratio(r.vs_best_peer)} {ratio(r.vs_torch)}")
+    return "\n".join(lines)
+
+
+def format_accuracy(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [f"{'function':12} {'dtype':7} {'implementation':24} {'max ULP':>12} {'mean ULP':>9}"]
+    for r in rows:
+        lines.append(f"{r['function']:12} {r['dtype']:7} {r['impl']:24} {r['max_ulp']:12.4g} "
+                     f"{r['mean_ulp']:9.3f}")
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[Timing], path: str) -> None:
+    """Throughput against size, one line per implementation, one panel per case."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("xpit bench --plot needs matplotlib; install it with "
+                          "pip install 'xpit[plot]'") from None
+    panels = sorted({(r.backend, r.function, r.dtype) for r in rows})
+    cols = 2
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 3.6 * nrows), squeeze=False)
+    for ax, (backend, fn, dtype) in zip(axes.flat, panels, strict=False):
+        for impl in dict.fromkeys(r.impl for r in rows
+                                  if (r.backend, r.function, r.dtype) == (backend, fn, dtype)):
+            pts = [(r.size, r.gb_per_s) for r in rows if (r.backend, r.function, r.dtype,
+                                                         r.impl) == (backend, fn, dtype, impl)]
+            style = "--" if impl.startswith("copy") else "-"
+            ax.plot(*zip(*pts, strict=True), style, marker="o", label=impl)
+        ax.set_xscale("log")
+        ax.set_title(f"{fn}, {dtype} ({backend})")
+        ax.set_xlabel("elements")
+        ax.set_ylabel("GB/s (bytes read + written)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_json(path: str, rows: Sequence[Timing], accuracy: Sequence[dict] | None) -> None:
+    with open(path, "w") as f:
+        json.dump({"machine": machine(), "timings": [asdict(r) for r in rows],
+                   "accuracy": list(accuracy or [])}, f, indent=2)
