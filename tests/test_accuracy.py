@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import xpit
+from xpit._backends.numpy import FLOAT32_KERNELS
 from xpit._mpreference import probability_sample, real_line_sample, reference, ulp_error
 
 CONTRACT = {
@@ -129,7 +130,8 @@ def test_the_reference_catches_the_textbook_formulas():
 
 
 def test_other_namespaces_agree_with_numpy(target):
-    """The same kernel on every namespace: identical to NumPy, or within the contract."""
+    """The same kernel on every namespace: the same bits as NumPy where NumPy's fast path
+    is the reference's operations, else within the contract."""
     for name in FUNCTIONS:
         for dtype in ["float32", "float64"]:
             x = (probability_sample if name == "logit" else real_line_sample)(
@@ -137,8 +139,9 @@ def test_other_namespaces_agree_with_numpy(target):
             expected = getattr(xpit, name)(x)
             got = target.to_numpy(getattr(xpit, name)(target.asarray(x)))
             assert got.dtype == expected.dtype
-            if target.name.startswith(("numpy", "strict")):  # NumPy underneath: same bits
-                np.testing.assert_array_equal(got, expected)
+            numpy_is_reference = not (dtype == "float32" and name in FLOAT32_KERNELS)
+            if target.name.startswith(("numpy", "strict")) and numpy_is_reference:
+                np.testing.assert_array_equal(got, expected)  # NumPy underneath: same bits
             else:
                 hi, lo = reference(name, x)
                 err = ulp_error(got, hi, lo, np.dtype(dtype))

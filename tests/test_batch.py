@@ -42,6 +42,11 @@ def test_fast_path_is_the_reference_bit_for_bit(func, dtype):
     work = np.float32 if dtype == "float16" else np.float64
     with np.errstate(all="ignore"):
         reference = getattr(_kernels, func)(np, x.astype(work)).astype(dtype)
+    if dtype == "float32" and func in numpy_backend.FLOAT32_KERNELS:
+        # Its own float32 kernel (exp in float64, the rest in float32): not the
+        # reference's bits; within 2 ULP of it. test_accuracy holds it to the contract.
+        np.testing.assert_array_max_ulp(fast, reference, maxulp=2)
+        return
     np.testing.assert_array_equal(fast, reference)  # NaN matches NaN; -0.0 == 0.0
     numbers = ~np.isnan(reference)  # the sign of a NaN carries no meaning
     np.testing.assert_array_equal(np.signbit(fast[numbers]), np.signbit(reference[numbers]))

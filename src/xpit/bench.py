@@ -344,6 +344,7 @@ def plot(rows: Sequence[Timing], path: str) -> None:
             style = "--" if impl.startswith("copy") else "-"
             ax.plot(*zip(*pts, strict=True), style, marker="o", label=impl)
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_title(f"{fn}, {dtype} ({backend})")
         ax.set_xlabel("elements")
         ax.set_ylabel("GB/s (bytes read + written)")

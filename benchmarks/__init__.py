@@ -1,0 +1,1 @@
+"""The developers' benchmark suite: ``python -m benchmarks`` (see ``__main__``)."""

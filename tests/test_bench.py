@@ -1,0 +1,83 @@
+"""``xpit bench``: the rows, the ratios, the table, JSON, the plot and the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from xpit import bench
+from xpit.cli import main
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return bench.run_timings(["numpy"], ["sigmoid", "log_sigmoid"], ["float32"], [2000],
+                             repeats=2, progress=False)
+
+
+def test_every_implementation_is_timed_with_ratios(rows):
+    sigmoid = {r.impl: r for r in rows if r.function == "sigmoid"}
+    expected = {"xpit", "xpit batch(out=)", "numpy textbook", "numpy clipped",
+                "scipy expit", "copy (np.copyto)"}
+    if importlib.util.find_spec("torch"):
+        expected.add("torch.sigmoid(out=)")
+        assert sigmoid["torch.sigmoid(out=)"].vs_torch == 1.0
+    assert expected <= set(sigmoid)
+    copy = sigmoid["copy (np.copyto)"]
+    assert copy.vs_copy == 1.0
+    peers = [r for r in sigmoid.values() if r.kind == "peer"]
+    assert min(r.vs_best_peer for r in peers) == 1.0
+    for r in sigmoid.values():
+        assert r.seconds > 0 and r.size == 2000
+        assert r.ns_per_element == pytest.approx(r.seconds / 2000 * 1e9)
+        assert r.gb_per_s == pytest.approx(2 * 2000 * 4 / r.seconds / 1e9)
+        assert r.vs_copy == pytest.approx(r.seconds / copy.seconds)
+
+
+def test_table_json_and_plot(rows, tmp_path):
+    table = bench.format_table(rows)
+    assert "vs copy" in table and "vs torch" in table and "scipy log_expit" in table
+    bench.write_json(str(tmp_path / "b.json"), rows, None)
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["machine"]["cores"] >= 1 and "numpy" in data["machine"]["versions"]
+    assert len(data["timings"]) == len(rows)
+    bench.plot(rows, str(tmp_path / "b.png"))
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_table_shows_xpit_within_contract_and_the_textbook_failing():
+    acc = {(r["impl"], r["dtype"]): r for r in bench.run_accuracy(["sigmoid"], n=2000)}
+    assert acc["xpit", "float64"]["max_ulp"] <= 2 and acc["xpit", "float32"]["max_ulp"] <= 3
+    assert acc["numpy textbook", "float64"]["max_ulp"] > 1e6  # it flushes the left tail
+    assert "max ULP" in bench.format_accuracy(list(acc.values()))
+
+
+def test_sizes_are_capped_by_free_memory():
+    assert bench.usable_sizes([10, 10**15], "float64", "numpy") == [10]
+
+
+def test_cli_bench(tmp_path, capsys):
+    code = main(["bench", "--sizes", "1e3", "--repeats", "1", "--functions", "sigmoid",
+                 "--dtypes", "float64", "--json", str(tmp_path / "b.json"), "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "scipy expit" in out and "copy (np.copyto)" in out
+    assert json.loads((tmp_path / "b.json").read_text())["timings"]
+
+
+def test_cli_bench_cupy_without_gpu_says_why(capsys):
+    from xpit import _registry
+
+    if _registry.probe("cupy")[0]:
+        pytest.skip("a CUDA device is usable")
+    assert main(["bench", "--backend", "cupy"]) == 1
+    assert capsys.readouterr().err.startswith("xpit bench: error: CuPy is not usable here: ")
+
+
+def test_cli_bench_rejects_bad_sizes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--sizes", "ten"])
+    assert exit_info.value.code == 2
+    assert "expected sizes like 1e3,1e7" in capsys.readouterr().err
