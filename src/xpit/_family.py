@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xpit import _kernels, _scalar
+from xpit._backends import cupy as cupy_backend
 from xpit._backends import numpy as numpy_backend
 from xpit._chunks import usable_cores
 from xpit._config import host_is_default
@@ -48,6 +49,13 @@ def _reference(route: Route, kernel: Callable[..., Array], arrays: list[Array],
         if backend is not None and backend.name != "numpy":
             y = backend.to_host(y)
     return y
+
+
+def _fused_on_cupy(route: Route, func: str, a: Array) -> Array:
+    """One fused CuPy kernel: for a CuPy array, or host data sent to the GPU and back."""
+    if route.backend is None:
+        return cupy_backend.fused(func, a)
+    return route.backend.to_host(cupy_backend.fused(func, route.backend.to_device(a)))
 
 
 def _check_out(func: str, out: Array, x: Array, dtype: Any, route: Route) -> None:
@@ -106,7 +114,10 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
                               workers=workers or usable_cores(), advance=advance)
         return result if out is not None else route.finish(result)
     if out is None and chunk_size is None:
-        y = _reference(route, getattr(_kernels, func), [a], work, out_dtype)
+        if route.name == "cupy" and str(a.dtype) in cupy_backend.FUSED_DTYPES:
+            y = _fused_on_cupy(route, func, a)
+        else:
+            y = _reference(route, getattr(_kernels, func), [a], work, out_dtype)
         if advance is not None:
             advance(a.size)
         return route.finish(y)
