@@ -26,7 +26,9 @@ def test_every_implementation_is_timed_with_ratios(rows):
         assert sigmoid["torch.sigmoid(out=)"].vs_torch == 1.0
     assert expected <= set(sigmoid)
     copy = sigmoid["copy (np.copyto)"]
-    assert copy.vs_copy == 1.0
+    assert copy.vs_copy == 1.0 and sigmoid["np.exp(out=) 1 thread"].vs_exp == 1.0
+    assert sigmoid["xpit"].vs_exp == pytest.approx(
+        sigmoid["xpit"].seconds / sigmoid["np.exp(out=) 1 thread"].seconds)
     peers = [r for r in sigmoid.values() if r.kind == "peer"]
     assert min(r.vs_best_peer for r in peers) == 1.0
     for r in sigmoid.values():

@@ -4,7 +4,8 @@ For each backend, function, dtype and size, every implementation is timed in
 the same process, interleaved (one call of each in turn, so a noisy neighbour
 slows them all alike), and the median of the repeats after a warm-up is kept.
 Ratios are taken within one run: to the copy (the memory-bandwidth limit), to
-the best peer, and to ``torch.sigmoid`` (the fastest CPU peer).
+the best peer, to ``torch.sigmoid`` (the fastest CPU peer) and to one
+single-threaded ``np.exp(x, out=)`` pass (the floor of a NumPy-ufunc pipeline).
 
 ``benchmarks/`` runs this same code for developers (``python -m benchmarks``).
 Heavy libraries (SciPy, PyTorch, CuPy, mpmath, matplotlib, tqdm) are imported
@@ -40,7 +41,7 @@ class Impl:
     """One implementation: ``make(x, out)`` returns the zero-argument call to time."""
 
     name: str
-    kind: str  # "xpit", "peer" or "limit"
+    kind: str  # "xpit", "peer", "floor" (one np.exp pass) or "limit" (a copy)
     make: Callable[[Any, Any], Runner]
 
 
@@ -60,6 +61,7 @@ class Timing:
     vs_copy: float | None = None
     vs_best_peer: float | None = None
     vs_torch: float | None = None
+    vs_exp: float | None = None
 
 
 def _have(module: str) -> bool:
@@ -93,6 +95,7 @@ def _numpy_impls(fn: str) -> list[Impl]:
         impls.append(Impl(f"scipy {name}", "peer", lambda x, o: lambda: scipy_fn(x)))
     if _have("torch"):
         impls.append(Impl(_torch_name(fn), "peer", lambda x, o: _torch_runner(fn, x, o)))
+    impls.append(Impl("np.exp(out=) 1 thread", "floor", lambda x, o: lambda: np.exp(x, out=o)))
     impls.append(Impl("copy (np.copyto)", "limit", lambda x, o: lambda: np.copyto(o, x)))
     return impls
 
@@ -191,9 +194,10 @@ def _rows(backend: str, fn: str, dtype: str, n: int, impls: list[Impl], seconds:
     copy = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "limit"), None)
     peers = [s for i, s in zip(impls, seconds, strict=True) if i.kind == "peer"]
     torch_s = next((s for name, s in by_name.items() if name.startswith("torch")), None)
+    exp_s = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "floor"), None)
     return [Timing(backend, fn, dtype, n, impl.name, impl.kind, s, s / n * 1e9, moved / s / 1e9,
                    s / copy if copy else None, s / min(peers) if peers else None,
-                   s / torch_s if torch_s else None)
+                   s / torch_s if torch_s else None, s / exp_s if exp_s else None)
             for impl, s in zip(impls, seconds, strict=True)]
 
 
@@ -301,7 +305,8 @@ def format_table(rows: Sequence[Timing]) -> str:
         return f"{v:7.2f}x" if v is not None else "       -"
 
     lines = [f"{'backend':7} {'function':12} {'dtype':7} {'size':>8}  {'implementation':24} "
-             f"{'ns/el':>8} {'GB/s':>7} {'vs copy':>8} {'vs best':>8} {'vs torch':>8}"]
+             f"{'ns/el':>8} {'GB/s':>7} {'vs copy':>8} {'vs best':>8} {'vs torch':>8} "
+             f"{'vs exp':>8}"]
     previous = None
     for r in rows:
         key = (r.backend, r.function, r.dtype, r.size)
@@ -310,7 +315,7 @@ def format_table(rows: Sequence[Timing]) -> str:
         previous = key
         lines.append(f"{r.backend:7} {r.function:12} {r.dtype:7} {r.size:8.0e}  {r.impl:24} "
                      f"{r.ns_per_element:8.3f} {r.gb_per_s:7.2f} {ratio(r.vs_copy)} "
-                     f"{ratio(r.vs_best_peer)} {ratio(r.vs_torch)}")
+                     f"{ratio(r.vs_best_peer)} {ratio(r.vs_torch)} {ratio(r.vs_exp)}")
     return "\n".join(lines)
 
 
