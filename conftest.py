@@ -7,7 +7,12 @@ here and not in the library.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# scikit-learn's array-API checks need SciPy in array-API mode, chosen before SciPy
+# is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
 

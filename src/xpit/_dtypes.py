@@ -34,6 +34,11 @@ def _namespace_floats(xp: Any, device: Any) -> tuple[Any, bool]:
     return default, has64
 
 
+def has_float64(xp: Any, device: Any) -> bool:
+    """Whether the namespace has float64 on this device (not JAX without x64, not MPS)."""
+    return _namespace_floats(xp, device)[1]
+
+
 def _is_half(xp: Any, dtype: Any) -> bool:
     return any(dtype == getattr(xp, name, None) for name in ("float16", "bfloat16"))
 
@@ -51,8 +56,7 @@ def float_dtypes(func: str, arg: str, xp: Any, dtype: Any, device: Any) -> Float
     if dtype == xp.float64:
         return FloatDtypes(dtype, dtype)
     if dtype == xp.float32:
-        has64 = _namespace_floats(xp, device)[1]
-        return FloatDtypes(dtype, xp.float64 if has64 else dtype)
+        return FloatDtypes(dtype, xp.float64 if has_float64(xp, device) else dtype)
     if _is_half(xp, dtype):
         return FloatDtypes(dtype, xp.float32)
     try:
