@@ -177,6 +177,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from xpit import plot
+
+    path = args.output or f"{args.figure}.png"
+    try:
+        plot.save(args.figure, path)
+    except (ImportError, OSError, ValueError) as exc:
+        print(f"xpit plot: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpit`` command."""
     import xpit
@@ -235,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
     bench.set_defaults(run=_cmd_bench)
+
+    plot = sub.add_parser("plot", help="draw a figure (needs matplotlib: xpit[plot])",
+                          description="Draw the sigmoid and its derivative, the family, or "
+                          "the vanishing gradient through a deep sigmoid network.")
+    plot.add_argument("figure", choices=("sigmoid", "family", "vanishing-gradient"))
+    plot.add_argument("-o", "--output", metavar="PATH",
+                      help="where to write it (PNG, SVG or PDF; default FIGURE.png)")
+    plot.set_defaults(run=_cmd_plot)
     return parser
 
 
