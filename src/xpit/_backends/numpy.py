@@ -62,6 +62,11 @@ def _exp_neg_abs(x: np.ndarray, s: _Rows) -> None:
 
 def _sigmoid(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
     _exp_neg_abs(x, s)
+    _sigmoid_from_exp(x, out, s)
+
+
+def _sigmoid_from_exp(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
+    """The sigmoid once ``s.e``, ``s.d`` and ``s.r`` hold e, 1 + e and its rounding error."""
     np.greater_equal(x, 0.0, out=s.t)
     np.maximum(s.t, s.e, out=s.t)  # where(x >= 0, 1, e), since e <= 1; NaN stays NaN
     np.divide(s.t, s.d, out=s.t)
@@ -72,6 +77,11 @@ def _sigmoid(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
 
 def _sigmoid_grad(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
     _exp_neg_abs(x, s)
+    _sigmoid_grad_from_exp(out, s)
+
+
+def _sigmoid_grad_from_exp(out: np.ndarray, s: _Rows) -> None:
+    """The derivative once ``s.e``, ``s.d`` and ``s.r`` hold e, 1 + e and its rounding error."""
     np.divide(s.e, s.d, out=s.t)
     np.divide(s.t, s.d, out=s.t)
     np.multiply(s.r, 2.0, out=s.r)
@@ -145,22 +155,12 @@ def _exp_neg_abs_f32(x: np.ndarray, s: _Rows) -> None:
 
 def _sigmoid_f32(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
     _exp_neg_abs_f32(x, s)
-    np.greater_equal(x, 0.0, out=s.t)
-    np.maximum(s.t, s.e, out=s.t)
-    np.divide(s.t, s.d, out=s.t)
-    np.divide(s.r, s.d, out=s.r)
-    np.multiply(s.t, s.r, out=s.r)
-    np.subtract(s.t, s.r, out=out)
+    _sigmoid_from_exp(x, out, s)
 
 
 def _sigmoid_grad_f32(x: np.ndarray, out: np.ndarray, s: _Rows) -> None:
     _exp_neg_abs_f32(x, s)
-    np.divide(s.e, s.d, out=s.t)
-    np.divide(s.t, s.d, out=s.t)
-    np.multiply(s.r, 2.0, out=s.r)
-    np.divide(s.r, s.d, out=s.r)
-    np.multiply(s.t, s.r, out=s.r)
-    np.subtract(s.t, s.r, out=out)
+    _sigmoid_grad_from_exp(out, s)
 
 
 FLOAT32_KERNELS = {"sigmoid": _sigmoid_f32, "sigmoid_grad": _sigmoid_grad_f32}
