@@ -32,16 +32,15 @@ def _binary_block(func: str, options: dict, a: Any, b: Any) -> Any:
     return getattr(xpit, func)(a, b, backend=_block_backend(a), **options)
 
 
-def map_elementwise(func: str, arrays: list[Any], dtype: Any, backend: str | None) -> Any:
+def map_elementwise(func: str, a: Any, dtype: Any) -> Any:
     """``func`` over the blocks of one Dask array, as a lazy Dask array of ``dtype``."""
     import dask.array as da
 
-    (a,) = arrays
     return da.map_blocks(partial(_unary_block, func), a, dtype=dtype,
                          meta=da.utils.meta_from_array(a, dtype=dtype))
 
 
-def map_binary(func: str, a: Any, b: Any, dtype: Any, options: dict, backend: str | None) -> Any:
+def map_binary(func: str, a: Any, b: Any, dtype: Any, options: dict) -> Any:
     """A two-array function over aligned blocks; a reduction is then done by Dask."""
     import dask.array as da
 

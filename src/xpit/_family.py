@@ -87,10 +87,11 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
                 ) -> Array:
     """The one code path of every one-array function, one-shot or batched.
 
-    NumPy data takes NumPy's fast path (chunked, threaded, bit for bit the
-    reference); host data for another backend is moved there, in chunks when
-    ``chunk_size`` or ``out`` asks for it; any other array runs the array-API
-    kernel in its own library; a Dask array maps it over its blocks, lazily.
+    NumPy data takes NumPy's fast path (chunked and threaded; see
+    :mod:`xpit._backends.numpy` for how it relates to the reference); host data
+    for another backend is moved there, in chunks when ``chunk_size`` or ``out``
+    asks for it; a CuPy array runs one fused kernel; any other array runs the
+    array-API kernel in its own library; a Dask array maps it over its blocks.
     """
     name = caller or func
     arg = ELEMENTWISE[func]
@@ -102,7 +103,7 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
 
         if out is not None:
             raise ValueError(f"xpit.{name}: out= is not supported for Dask arrays, which are lazy")
-        return _dask.map_elementwise(func, [a], out_dtype, backend=backend)
+        return _dask.map_elementwise(func, a, out_dtype)
     if out is not None:
         _check_out(name, out, a, out_dtype, route)
     backend_rec = route.backend
@@ -172,7 +173,7 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
     if route.name == "dask.array":
         from xpit import _dask
 
-        return _dask.map_binary(func, a, b, out, options, backend=backend)
+        return _dask.map_binary(func, a, b, out, options)
     return route.finish(_reference(route, kernel, [a, b], work, out, **options))
 
 

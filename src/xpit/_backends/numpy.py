@@ -8,9 +8,11 @@ This module also holds NumPy's fast path: the same formulas as
 ``out=`` on cache-sized chunks, in preallocated per-thread scratch buffers,
 on a pool of threads (NumPy's ufuncs release the GIL). Because every
 floating-point operation is the same, the results are the reference's bit for
-bit; ``tests/test_fast_path.py`` checks that. The only liberty taken is to pick
-the reference's ``where`` branches with ``maximum``/``minimum`` instead, which
-selects the same values without the cost of a masked operation.
+bit (``tests/test_batch.py`` checks that); the reference's ``where`` branches are
+picked with ``maximum``/``minimum``, which select the same values without the
+cost of a masked operation. Two exceptions, held to the ULP contract instead:
+float32 ``sigmoid`` and ``sigmoid_grad`` have kernels of their own (below), and
+arrays of a few elements go through :mod:`xpit._scalar`.
 """
 
 from __future__ import annotations
