@@ -483,3 +483,11 @@ def test_tiny_inputs_agree_between_one_shot_and_batch(func, dtype, shape):
     out = np.empty(shape, dtype)
     assert_equal(batch.apply(func, x, out=out), np.asarray(expected))
     assert_equal(batch.apply(func, x, chunk_size=1), np.asarray(expected))
+
+
+def test_batch_on_other_libraries_zero_dimensional(target):
+    x = target.asarray(0.5)
+    out = target.xp.empty((), dtype=x.dtype, device=target.device)
+    assert batch.apply("logit", x, out=out) is out
+    assert_equal(out, xpit.logit(x))
+    assert_equal(batch.apply("logit", x, chunk_size=1), xpit.logit(x))

@@ -51,11 +51,15 @@ def _reference(route: Route, kernel: Callable[..., Array], arrays: list[Array],
     return y
 
 
-def _fused_on_cupy(route: Route, func: str, a: Array) -> Array:
-    """One fused CuPy kernel: for a CuPy array, or host data sent to the GPU and back."""
-    if route.backend is None:
-        return cupy_backend.fused(func, a)
-    return route.backend.to_host(cupy_backend.fused(func, route.backend.to_device(a)))
+def compute_array(route: Route, func: str, a: Array, work: Any, out_dtype: Any) -> Array:
+    """``func(a)`` for an array that NumPy's fast path does not take: one fused kernel on
+    CuPy (for a CuPy array, or host data sent to the GPU and back), else the array-API
+    kernel in the array's own library."""
+    if route.name == "cupy" and str(a.dtype) in cupy_backend.FUSED_DTYPES:
+        if route.backend is None:
+            return cupy_backend.fused(func, a)
+        return route.backend.to_host(cupy_backend.fused(func, route.backend.to_device(a)))
+    return _reference(route, getattr(_kernels, func), [a], work, out_dtype)
 
 
 def _check_out(func: str, out: Array, x: Array, dtype: Any, route: Route) -> None:
@@ -115,10 +119,7 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
                               workers=workers or usable_cores(), advance=advance)
         return result if out is not None else route.finish(result)
     if out is None and chunk_size is None:
-        if route.name == "cupy" and str(a.dtype) in cupy_backend.FUSED_DTYPES:
-            y = _fused_on_cupy(route, func, a)
-        else:
-            y = _reference(route, getattr(_kernels, func), [a], work, out_dtype)
+        y = compute_array(route, func, a, work, out_dtype)
         if advance is not None:
             advance(a.size)
         return route.finish(y)

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from xpit import _kernels
 from xpit._chunks import (
     FILE_CHUNK_BYTES,
     GPU_CHUNK_BYTES,
@@ -35,7 +34,7 @@ from xpit._chunks import (
     chunk_slices,
 )
 from xpit._dispatch import Route
-from xpit._family import ELEMENTWISE, _reference, elementwise
+from xpit._family import ELEMENTWISE, compute_array, elementwise
 
 __all__ = ["FUNCTIONS", "apply", "apply_file", "batch_sigmoid"]
 
@@ -156,8 +155,7 @@ def chunked_reference(func: str, route: Route, a: Any, out: Any, out_dtype: Any,
             length = chunk_length(max(a.itemsize, flat.itemsize), chunk_size,
                                   target_bytes=GPU_CHUNK_BYTES)
             for sl in chunk_slices(source.size, length):
-                flat[sl] = _reference(route, getattr(_kernels, func), [source[sl]], work,
-                                      out_dtype)
+                flat[sl] = compute_array(route, func, source[sl], work, out_dtype)
                 if advance is not None:
                     advance(sl.stop - sl.start)
         if out is not None and result is not out:
@@ -166,17 +164,18 @@ def chunked_reference(func: str, route: Route, a: Any, out: Any, out_dtype: Any,
         return result if out is not None else route.finish(result)
 
     # An array of its own library: whole rows of the leading axis at a time.
-    xp, kernel = route.xp, getattr(_kernels, func)
     if a.ndim == 0:
-        parts_rows = [slice(None)]
-    else:
-        row = max(1, math.prod(a.shape[1:]))
-        length = chunk_length(a.dtype.itemsize if hasattr(a.dtype, "itemsize") else 8,
-                              chunk_size, target_bytes=GPU_CHUNK_BYTES)
-        parts_rows = chunk_slices(a.shape[0], max(1, length // row))
+        y = compute_array(route, func, a, work, out_dtype)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+    row = max(1, math.prod(a.shape[1:]))
+    itemsize = route.xp.finfo(out_dtype).bits // 8
+    length = chunk_length(itemsize, chunk_size, target_bytes=GPU_CHUNK_BYTES)
     parts = []
-    for sl in parts_rows:
-        y = _reference(route, kernel, [a[sl, ...] if a.ndim else a], work, out_dtype)
+    for sl in chunk_slices(a.shape[0], max(1, length // row)):
+        y = compute_array(route, func, a[sl, ...], work, out_dtype)
         if out is not None:
             try:
                 out[sl, ...] = y
@@ -190,7 +189,7 @@ def chunked_reference(func: str, route: Route, a: Any, out: Any, out_dtype: Any,
             advance(math.prod(y.shape))
     if out is not None:
         return out
-    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    return parts[0] if len(parts) == 1 else route.xp.concat(parts, axis=0)
 
 
 # --- .npy files --------------------------------------------------------------------------------
