@@ -95,11 +95,12 @@ def test_invalid_environment_value_raises_until_fixed(backend_env, monkeypatch):
 
 
 def test_invalid_names_are_value_errors():
-    with pytest.raises(ValueError, match=r"Invalid value for backend: 'gpu'. Expected one of"):
+    with pytest.raises(ValueError, match=r"Invalid value for backend= in xpit\.sigmoid: 'gpu'\. "
+                                         r"Expected one of 'numpy', 'cupy', 'auto'\."):
         xpit.sigmoid(1.0, backend="gpu")
-    with pytest.raises(ValueError, match="Invalid value for backend: 'cuda'"):
+    with pytest.raises(ValueError, match=r"Invalid value for xpit\.set_backend\(\): 'cuda'"):
         xpit.set_backend("cuda")
-    with pytest.raises(ValueError, match="Invalid value for backend: 3"):
+    with pytest.raises(ValueError, match=r"Invalid value for xpit\.use_backend\(\): 3"):
         xpit.use_backend(3).__enter__()
 
 

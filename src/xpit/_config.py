@@ -86,15 +86,15 @@ def _from_environment() -> Selection | None:
     return _environment
 
 
-def selection(explicit: str | None = None) -> Selection:
+def selection(explicit: str | None = None, func: str = "") -> Selection:
     """The backend that should compute host data now, with where the choice came from.
 
-    ``explicit`` is a per-call ``backend=`` argument; it takes its strictness
-    from the innermost :func:`use_backend` or :func:`set_backend`.
+    ``explicit`` is a per-call ``backend=`` argument of ``xpit.func``; it takes
+    its strictness from the innermost :func:`use_backend` or :func:`set_backend`.
     """
     ambient = _context.get() or _process or _from_environment()
     if explicit is not None:
-        name = normalize(explicit, what="backend")
+        name = normalize(explicit, what=f"backend= in xpit.{func}")
         return Selection(name, strict=bool(ambient and ambient.strict), source="backend= argument")
     return ambient or _DEFAULT
 
@@ -128,7 +128,7 @@ def set_backend(name: str | None, *, strict: bool = False) -> None:
     if name is None:
         _process = None
         return
-    _process = Selection(normalize(name, what="backend"), strict=bool(strict),
+    _process = Selection(normalize(name, what="xpit.set_backend()"), strict=bool(strict),
                          source="set_backend()")
 
 
@@ -146,7 +146,7 @@ def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
     ...     xpit.get_backend().source
     'use_backend()'
     """
-    token = _context.set(Selection(normalize(name, what="backend"), strict=bool(strict),
+    token = _context.set(Selection(normalize(name, what="xpit.use_backend()"), strict=bool(strict),
                                    source="use_backend()"))
     try:
         yield

@@ -121,7 +121,7 @@ def _outside_xpit() -> int:
 
 def _host_backend(func: str, backend: str | None) -> _registry.Backend:
     global _fallback_warned
-    info = _resolve_host(_config.selection(backend))
+    info = _resolve_host(_config.selection(backend, func))
     if info.fell_back:
         message = (f"backend {info.requested!r} (selected by {info.source}) is not usable: "
                    f"{info.reason}")
@@ -213,8 +213,9 @@ def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route
             raise ValueError(f"xpit.{func}: {_describe(owner)} and argument {other!r} (host "
                              f"data: {type(host[other]).__name__}) come from different "
                              "libraries; convert one of them first")
-        if backend is not None and _config.normalize(backend, what="backend") not in (
-                lib, _config.AUTO):
+        requested = None if backend is None else _config.normalize(
+            backend, what=f"backend= in xpit.{func}")
+        if requested not in (None, lib, _config.AUTO):
             raise ValueError(f"xpit.{func}: backend={backend!r} conflicts with {_describe(owner)}"
                              f"; xpit computes an array with its own library on its own device "
                              "and never moves it. Drop backend= or convert the input first")
