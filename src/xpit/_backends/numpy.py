@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -236,11 +235,14 @@ def _run_chunk(kernel: Callable[..., None], x: np.ndarray, out: np.ndarray,
 
 # --- the executor ------------------------------------------------------------------------------
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[int, Any] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def _pool(threads: int) -> Any:
+    """A ThreadPoolExecutor of ``threads`` threads, made on first need and kept."""
+    from concurrent.futures import ThreadPoolExecutor  # not at import: it costs 4 ms
+
     with _pools_lock:
         if threads not in _pools:
             _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="xpit-worker")
