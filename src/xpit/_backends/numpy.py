@@ -249,14 +249,20 @@ def _pool(threads: int) -> Any:
         return _pools[threads]
 
 
+def _flat_views(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Flat views of both arrays in the same element order, or None if their layouts differ."""
+    order = ("C" if x.flags.c_contiguous and out.flags.c_contiguous else
+             "F" if x.flags.f_contiguous and out.flags.f_contiguous else None)
+    return None if order is None else (x.reshape(-1, order=order), out.reshape(-1, order=order))
+
+
 def _chunks(x: np.ndarray, out: np.ndarray, length: int
             ) -> tuple[list[slice], Callable[[slice], tuple[np.ndarray, np.ndarray]]]:
     """Slices, and how to cut both arrays by them: flat views when the layouts agree,
     else blocks of whole rows along the leading axis (copied in and out of scratch)."""
-    order = ("C" if x.flags.c_contiguous and out.flags.c_contiguous else
-             "F" if x.flags.f_contiguous and out.flags.f_contiguous else None)
-    if order is not None:
-        xf, of = x.reshape(-1, order=order), out.reshape(-1, order=order)
+    views = _flat_views(x, out)
+    if views is not None:
+        xf, of = views
         return chunk_slices(x.size, length), lambda sl: (xf[sl], of[sl])
     row = x.size // x.shape[0]
     return chunk_slices(x.shape[0], max(1, length // row)), lambda sl: (x[sl], out[sl])
@@ -283,11 +289,9 @@ def compute(name: str, x: np.ndarray, out: np.ndarray, work: np.dtype, *,
         length = min(length, max(4096, SCRATCH_BUDGET // (workers * 6 * work.itemsize)))
     if x.dtype == np.float32 and out.dtype == np.float32 and name in FLOAT32_KERNELS:
         kernel, work = FLOAT32_KERNELS[name], np.dtype(np.float32)  # chunks sized as float64
-    if x.size <= length and advance is None:  # one chunk, here and now
+    if x.size <= length and advance is None:  # one chunk, here and now, without threads
         with np.errstate(all="ignore"):
-            _run_chunk(kernel, x.reshape(-1) if x.flags.c_contiguous and out.flags.c_contiguous
-                       else x, out.reshape(-1) if x.flags.c_contiguous and
-                       out.flags.c_contiguous else out, work)
+            _run_chunk(kernel, *(_flat_views(x, out) or (x, out)), work)
         return
     slices, cut = _chunks(x, out, length)
 
