@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xpit._atomic_file import output_file
 from xpit._chunks import (
     FILE_CHUNK_BYTES,
     GPU_CHUNK_BYTES,
@@ -235,8 +236,12 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
     The source is read in chunks into reused buffers, never mapped whole, so a
     file larger than RAM works. Float dtypes are kept (as native byte order);
     integers and booleans become float64; shape and C/Fortran order are kept.
-    The result goes to a temporary file beside ``dst`` and is renamed into
-    place only when complete: on any error or interrupt, ``dst`` is untouched.
+    The result appears at ``dst`` only when complete: on any error, interrupt
+    or kill, ``dst`` is untouched. On Linux it is written into a nameless file
+    in the folder of ``dst`` (``O_TMPFILE``), so even a killed process leaves
+    nothing behind; elsewhere into ``.<name>.xpit-<host>-<pid>.tmp`` beside
+    it, removed on errors and interrupts, and, when a killed process left one,
+    by the next run for the same destination.
 
     Parameters
     ----------
@@ -270,6 +275,10 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
         ``src`` is not a ``.npy`` file, or is shorter than its header says.
     TypeError
         ``src`` holds complex, structured, object, string or date data.
+    OSError
+        The disk is full, a quota or the file size limit is reached, or the
+        folder of ``dst`` is not writable; the message says which (``errno``
+        is kept) and that ``dst`` was not written.
     """
     from pathlib import Path  # not at import: it costs 6 ms
 
@@ -299,28 +308,20 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
         out_dtype = np.dtype(np.float64) if dtype.kind in "iub" else dtype.newbyteorder("=")
         length = chunk_length(max(dtype.itemsize, out_dtype.itemsize), chunk_size,
                               target_bytes=FILE_CHUNK_BYTES)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as w:
-                _write_header(w, shape, fortran_order, out_dtype)
-                buf_in = np.empty(min(length, count), dtype)
-                buf_out = np.empty(min(length, count), out_dtype)
-                with _progress(where, progress, count, default=True, unit="B",
-                               scale=dtype.itemsize, desc=src.name) as advance:
-                    for sl in chunk_slices(count, length):
-                        k = sl.stop - sl.start
-                        chunk_in, chunk_out = buf_in[:k], buf_out[:k]
-                        if f.readinto(memoryview(chunk_in.view(np.uint8))) != k * dtype.itemsize:
-                            raise ValueError(f"{where}: {str(src)!r} ended early")
-                        elementwise(name, chunk_in, backend, out=chunk_out, workers=workers,
-                                    caller="batch.apply_file")
-                        chunk_out.tofile(w)
-                        if advance is not None:
-                            advance(k)
-                w.flush()
-                os.fsync(w.fileno())
-            os.replace(tmp, dst)
-        except BaseException:  # an error, a full disk or an interrupt: leave nothing behind
-            tmp.unlink(missing_ok=True)
-            raise
+        with output_file(where, dst, overwrite) as w:
+            _write_header(w, shape, fortran_order, out_dtype)
+            buf_in = np.empty(min(length, count), dtype)
+            buf_out = np.empty(min(length, count), out_dtype)
+            with _progress(where, progress, count, default=True, unit="B",
+                           scale=dtype.itemsize, desc=src.name) as advance:
+                for sl in chunk_slices(count, length):
+                    k = sl.stop - sl.start
+                    chunk_in, chunk_out = buf_in[:k], buf_out[:k]
+                    if f.readinto(memoryview(chunk_in.view(np.uint8))) != k * dtype.itemsize:
+                        raise ValueError(f"{where}: {str(src)!r} ended early")
+                    elementwise(name, chunk_in, backend, out=chunk_out, workers=workers,
+                                caller="batch.apply_file")
+                    w.write(memoryview(chunk_out.view(np.uint8)))
+                    if advance is not None:
+                        advance(k)
     return dst
