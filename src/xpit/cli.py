@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
@@ -262,7 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xpit`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (xpit info | head -3): exit quietly
+        # Point stdout at devnull so that Python's flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13  # as a program killed by SIGPIPE
+    return code
 
 
 if __name__ == "__main__":
