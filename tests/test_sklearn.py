@@ -19,11 +19,39 @@ from xpit.sklearn import SigmoidTransformer  # noqa: E402
 CUPY_USABLE, CUPY_REASON = _registry.probe("cupy")
 
 
+def _unusable(namespace: str | None, device: str | None) -> str | None:
+    """Why a namespace/device pair of scikit-learn's array-API checks cannot run here, or None.
+
+    The device is asked, not the build: PyPI's CUDA build of PyTorch has
+    ``torch.backends.cuda.is_built()`` True on a machine without a GPU, which
+    scikit-learn takes for a usable device.
+    """
+    if namespace == "cupy" and not CUPY_USABLE:
+        return f"CuPy is installed but not usable: {CUPY_REASON}"
+    if namespace == "torch" and device not in (None, "cpu"):
+        import torch
+
+        backend = getattr(torch, device, None) if device != "mps" else torch.backends.mps
+        if backend is None or not backend.is_available():
+            return f"PyTorch has no usable {device!r} device here"
+    return None
+
+
+def _pairs(check) -> list[tuple[str | None, str | None]]:
+    """The (namespace, device) pairs one scikit-learn check uses."""
+    keywords = getattr(check, "keywords", {})
+    pairs = [(keywords.get("array_namespace"), keywords.get("device_name"))]
+    pairs += [tuple(keywords[k]) for k in ("X_ns_and_device", "other_ns_and_device")
+              if k in keywords]
+    return pairs
+
+
 @parametrize_with_checks([SigmoidTransformer(),
                           SigmoidTransformer(feature_range=(-1, 1), temperature=2.5)])
 def test_scikit_learn_checks(estimator, check):
-    if getattr(check, "keywords", {}).get("array_namespace") == "cupy" and not CUPY_USABLE:
-        pytest.skip(f"CuPy is installed but not usable: {CUPY_REASON}")
+    for namespace, device in _pairs(check):
+        if (reason := _unusable(namespace, device)) is not None:
+            pytest.skip(reason)
     check(estimator)
 
 
