@@ -83,3 +83,46 @@ def test_cli_bench_rejects_bad_sizes(capsys):
         main(["bench", "--sizes", "ten"])
     assert exit_info.value.code == 2
     assert "expected sizes like 1e3,1e7" in capsys.readouterr().err
+
+
+_BENCH = ("from xpit.cli import main; raise SystemExit(main(['bench', '--sizes', '1e3', "
+          "'--repeats', '1', '--functions', 'sigmoid', '--dtypes', 'float64', "
+          "'--no-progress', '--json', {json!r}]))")
+
+
+def _bench_without_torch(tmp_path, setup: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    code = setup + _BENCH.format(json=str(tmp_path / "b.json"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return result.stdout, json.loads((tmp_path / "b.json").read_text())
+
+
+def test_bench_runs_without_pytorch(tmp_path):
+    """With PyTorch absent, its rows say so and how to add it; every other row is timed."""
+    out, data = _bench_without_torch(tmp_path, "import sys; sys.modules['torch'] = None; ")
+    assert "torch.sigmoid(out=)      not installed (see below)" in out
+    assert ("not measured: torch: not installed; add it with: pip install torch (a CPU-only "
+            "build, far smaller: pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu)") in out
+    assert {"xpit", "scipy expit", "copy (np.copyto)"} <= {r["impl"] for r in data["timings"]}
+    assert not any(r["impl"].startswith("torch") for r in data["timings"])
+    assert data["not_measured"]["torch"].startswith("not installed")
+    assert data["machine"]["versions"]["torch"].startswith("not installed")
+
+
+def test_bench_runs_when_pytorch_fails_to_import(tmp_path):
+    """An installed PyTorch whose CUDA libraries are broken raises at import: reported."""
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "raise OSError('libcudart.so.13: cannot open shared object file')\n")
+    out, data = _bench_without_torch(tmp_path, "", {"PYTHONPATH": str(tmp_path / "site")})
+    assert "torch.sigmoid(out=)      failed to import (see below)" in out
+    assert ("not measured: torch: failed to import: OSError('libcudart.so.13: cannot open "
+            "shared object file'); reinstall it to add it: pip install torch") in out
+    assert data["timings"] and data["not_measured"]["torch"].startswith("failed to import")

@@ -14,6 +14,8 @@ only here, only when present, and only when asked for.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import json
 import os
@@ -68,6 +70,49 @@ def _have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+# How to add each optional peer to the comparison.
+ADD_PEER = {
+    "scipy": "pip install scipy",
+    "torch": "pip install torch (a CPU-only build, far smaller: pip install torch "
+             "--index-url https://download.pytorch.org/whl/cpu)",
+}
+
+
+@functools.cache
+def peer_status(module: str) -> str | None:
+    """None when the peer library ``module`` imports, else why not, with how to add it.
+
+    An installed library can fail to import (a PyTorch whose CUDA libraries are
+    broken raises OSError); that is reported, not raised, so the benchmark runs
+    without it.
+    """
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return f"not installed; add it with: {ADD_PEER[module]}"
+        failure: Exception = exc
+    except Exception as exc:
+        failure = exc
+    else:
+        return None
+    return f"failed to import: {failure!r}; reinstall it to add it: {ADD_PEER[module]}"
+
+
+def _peer_names(backend: str, fn: str) -> dict[str, str]:
+    """The optional peers' rows for one case, by the library each needs."""
+    if backend == "cupy":
+        return {"torch": _torch_name(fn) + " cuda"}
+    scipy_name = {"sigmoid": "expit", "log_sigmoid": "log_expit"}.get(fn, "expit(x)*expit(-x)")
+    return {"scipy": f"scipy {scipy_name}", "torch": _torch_name(fn)}
+
+
+def unavailable_peers(backend: str, fn: str) -> dict[str, str]:
+    """The peer rows that cannot be timed here, with the reason and how to add them."""
+    return {row: status for module, row in _peer_names(backend, fn).items()
+            if (status := peer_status(module)) is not None}
+
+
 def _textbook(np_: Any, fn: str) -> Callable[[Any], Any]:
     def sigmoid(x: Any) -> Any:
         return 1 / (1 + np_.exp(-x))
@@ -86,15 +131,15 @@ def _numpy_impls(fn: str) -> list[Impl]:
     if fn == "sigmoid":
         impls.append(Impl("numpy clipped", "peer",
                           lambda x, o: lambda: 1 / (1 + np.exp(-np.clip(x, -500, 500)))))
-    if _have("scipy"):
+    names = _peer_names("numpy", fn)
+    if peer_status("scipy") is None:
         from scipy import special
 
         scipy_fn = {"sigmoid": special.expit, "log_sigmoid": special.log_expit,
                     "sigmoid_grad": lambda x: special.expit(x) * special.expit(-x)}[fn]
-        name = {"sigmoid": "expit", "log_sigmoid": "log_expit"}.get(fn, "expit(x)*expit(-x)")
-        impls.append(Impl(f"scipy {name}", "peer", lambda x, o: lambda: scipy_fn(x)))
-    if _have("torch"):
-        impls.append(Impl(_torch_name(fn), "peer", lambda x, o: _torch_runner(fn, x, o)))
+        impls.append(Impl(names["scipy"], "peer", lambda x, o: lambda: scipy_fn(x)))
+    if peer_status("torch") is None:
+        impls.append(Impl(names["torch"], "peer", lambda x, o: _torch_runner(fn, x, o)))
     impls.append(Impl("np.exp(out=) 1 thread", "floor", lambda x, o: lambda: np.exp(x, out=o)))
     impls.append(Impl("copy (np.copyto)", "limit", lambda x, o: lambda: np.copyto(o, x)))
     return impls
@@ -136,7 +181,7 @@ def _cupy_impls(fn: str) -> list[Impl]:
         peer = (special.expit if fn == "sigmoid" else
                 lambda x: special.expit(x) * special.expit(-x))
         impls.append(Impl("cupyx expit", "peer", lambda x, o: lambda: peer(x)))
-    if _have("torch"):
+    if peer_status("torch") is None:
         import torch
 
         if torch.cuda.is_available():
@@ -285,7 +330,10 @@ def machine() -> dict[str, Any]:
         pass
     versions = {"xpit": xpit.__version__, "numpy": np.__version__,
                 "python": platform.python_version()}
-    for lib in ("scipy", "torch", "cupy", "array_api_compat"):
+    for lib in ("scipy", "torch"):
+        status = peer_status(lib)
+        versions[lib] = __import__(lib).__version__ if status is None else status
+    for lib in ("cupy", "array_api_compat"):
         if _have(lib):
             versions[lib] = __import__(lib).__version__
     gpu = None
@@ -307,15 +355,27 @@ def format_table(rows: Sequence[Timing]) -> str:
     lines = [f"{'backend':7} {'function':12} {'dtype':7} {'size':>8}  {'implementation':24} "
              f"{'ns/el':>8} {'GB/s':>7} {'vs copy':>8} {'vs best':>8} {'vs torch':>8} "
              f"{'vs exp':>8}"]
+    def missing(key: tuple[str, str, str, int]) -> list[str]:
+        backend, fn, dtype, size = key
+        return [f"{backend:7} {fn:12} {dtype:7} {size:8.0e}  {row:24} "
+                f"{status.split(';')[0].split(':')[0]} (see below)"
+                for row, status in unavailable_peers(backend, fn).items()]
+
     previous = None
     for r in rows:
         key = (r.backend, r.function, r.dtype, r.size)
         if key != previous and previous is not None:
-            lines.append("")
+            lines += [*missing(previous), ""]
         previous = key
         lines.append(f"{r.backend:7} {r.function:12} {r.dtype:7} {r.size:8.0e}  {r.impl:24} "
                      f"{r.ns_per_element:8.3f} {r.gb_per_s:7.2f} {ratio(r.vs_copy)} "
                      f"{ratio(r.vs_best_peer)} {ratio(r.vs_torch)} {ratio(r.vs_exp)}")
+    if previous is not None:
+        lines += missing(previous)
+    notes = {module: status for module in ADD_PEER if (status := peer_status(module))}
+    if notes:
+        lines.append("")
+        lines += [f"not measured: {module}: {status}" for module, status in notes.items()]
     return "\n".join(lines)
 
 
@@ -365,4 +425,6 @@ def plot(rows: Sequence[Timing], path: str) -> None:
 def write_json(path: str, rows: Sequence[Timing], accuracy: Sequence[dict] | None) -> None:
     with open(path, "w") as f:
         json.dump({"machine": machine(), "timings": [asdict(r) for r in rows],
+                   "not_measured": {module: status for module in ADD_PEER
+                                    if (status := peer_status(module))},
                    "accuracy": list(accuracy or [])}, f, indent=2)
