@@ -361,3 +361,43 @@ def test_a_crashing_probe_means_unusable_with_its_reason():
     xpit.register_backend(_host_copy_backend(name="flaky", probe=probe))
     with pytest.warns(xpit.BackendFallbackWarning, match=r"driver on fire"):
         assert xpit.sigmoid(0.0, backend="flaky") == 0.5
+
+
+def test_without_the_compiled_kernels_numpy_falls_back_to_the_reference_with_one_warning():
+    """Where the extension was not built, xpit imports, warns once and computes NumPy data
+    with the array-API reference; xpit info says so. Run in a process where importing the
+    extension fails for real."""
+    code = textwrap.dedent("""
+        import sys, warnings
+        sys.modules["xpit.kernels._ufuncs"] = None  # as if it had never been built
+        import numpy as np, xpit
+        from xpit.cli import collect_info
+        from xpit.kernels import reference
+        x = np.linspace(-40, 40, 10**6)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y = xpit.sigmoid(x)
+            scalar = xpit.sigmoid(0.5)
+            small = xpit.log_sigmoid(np.float32([1, 2]))
+            loss = xpit.binary_cross_entropy_with_logits(x, x > 0)
+        print(len(caught), caught[0].category.__name__)
+        print(caught[0].message)
+        print(bool(np.array_equal(y, reference.sigmoid(np, x))), type(scalar).__name__,
+              small.dtype)
+        print(collect_info()["numpy_kernels"])
+        try:
+            import xpit.ufuncs
+        except ImportError as exc:
+            print(exc)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    count, message, values, info, ufuncs_error = result.stdout.splitlines()
+    assert count == "1 BackendFallbackWarning"
+    assert message.startswith("xpit: the compiled kernels are not available (ModuleNotFoundError(")
+    assert "xpit.kernels._ufuncs" in message
+    assert "computed by the array-API reference kernels" in message
+    assert values == "True float64 float32"
+    assert info.startswith("not available (ModuleNotFoundError(")
+    assert ufuncs_error.startswith("xpit.ufuncs needs the compiled extension")

@@ -14,10 +14,11 @@ import pytest
 from array_api_extra.testing import assert_equal
 
 import xpit
-from xpit import _kernels, batch
+from xpit import batch
 from xpit._backends import numpy as numpy_backend
 from xpit._chunks import chunk_slices, pipeline_schedule
 from xpit.cli import main
+from xpit.kernels import reference as array_api
 
 FUNCTIONS = list(batch.FUNCTIONS)
 
@@ -30,26 +31,26 @@ def _data(func, shape=(37, 29), dtype="float64", seed=0):
         return values.astype(dtype)
 
 
-# --- the NumPy fast path is the reference, bit for bit -----------------------------------------
+# --- the NumPy fast path (the compiled ufuncs) agrees with the reference ---------------------
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("func", FUNCTIONS)
-def test_fast_path_is_the_reference_bit_for_bit(func, dtype):
+def test_fast_path_agrees_with_the_reference(func, dtype):
+    """The compiled ufuncs and the array-API reference, point by point: within the
+    reference's own error (both are held to mpmath in test_accuracy), with NaN, the
+    infinities and the signs of nonzero results in the same places."""
     from xpit._mpreference import probability_sample, real_line_sample
 
     x = (probability_sample if func == "logit" else real_line_sample)(np.dtype(dtype), 50_000, 3)
     fast = getattr(xpit, func)(x)
     work = np.float32 if dtype == "float16" else np.float64
     with np.errstate(all="ignore"):
-        reference = getattr(_kernels, func)(np, x.astype(work)).astype(dtype)
-    if dtype == "float32" and func in numpy_backend.FLOAT32_KERNELS:
-        # Its own float32 kernel (exp in float64, the rest in float32): not the
-        # reference's bits; within 2 ULP of it. test_accuracy holds it to the contract.
-        np.testing.assert_array_max_ulp(fast, reference, maxulp=2)
-        return
-    np.testing.assert_array_equal(fast, reference)  # NaN matches NaN; -0.0 == 0.0
-    numbers = ~np.isnan(reference)  # the sign of a NaN carries no meaning
-    np.testing.assert_array_equal(np.signbit(fast[numbers]), np.signbit(reference[numbers]))
+        reference = getattr(array_api, func)(np, x.astype(work)).astype(dtype)
+    np.testing.assert_array_max_ulp(fast, reference, maxulp=2 if dtype == "float64" else 1)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(reference))
+    np.testing.assert_array_equal(np.isinf(fast), np.isinf(reference))
+    nonzero = ~np.isnan(reference) & (reference != 0)
+    np.testing.assert_array_equal(np.signbit(fast[nonzero]), np.signbit(reference[nonzero]))
 
 
 # --- apply equals the one-shot call, bit for bit ---------------------------------------------
@@ -189,7 +190,8 @@ def test_host_data_streams_through_a_registered_backend_in_chunks():
     out = np.empty((10, 10), order="F")
     result = batch.apply("log_sigmoid", x, backend="host-copy", chunk_size=30, out=out)
     assert result is out and moved == [30, 30, 30, 10]
-    assert_equal(out, xpit.log_sigmoid(x))
+    with np.errstate(all="ignore"):  # a third-party backend runs the array-API reference
+        assert_equal(out, array_api.log_sigmoid(np, x))
 
 
 def test_progress_bar_when_asked(capsys):
@@ -456,18 +458,23 @@ def test_numpy_pool_threads_run_the_chunks(monkeypatch):
     import threading
 
     seen, worker_ran = set(), threading.Event()
-    real = numpy_backend._run_chunk
+    real = numpy_backend.chunk_kernel
 
-    def spy(*args):
-        name = threading.current_thread().name
-        seen.add(name.split("_")[0])
-        if name == "MainThread":  # hold the caller back until a pool thread took a chunk
-            assert worker_ran.wait(timeout=30), "no pool thread ran a chunk"
-        else:
-            worker_ran.set()
-        return real(*args)
+    def spy_on(name):
+        kernel = real(name)
 
-    monkeypatch.setattr(numpy_backend, "_run_chunk", spy)
+        def spy(*args):
+            thread = threading.current_thread().name
+            seen.add(thread.split("_")[0])
+            if thread == "MainThread":  # hold the caller back until a pool thread took one
+                assert worker_ran.wait(timeout=30), "no pool thread ran a chunk"
+            else:
+                worker_ran.set()
+            return kernel(*args)
+
+        return spy
+
+    monkeypatch.setattr(numpy_backend, "chunk_kernel", spy_on)
     x = np.linspace(-5, 5, 1 << 16)
     assert_equal(batch.apply("sigmoid", x, chunk_size=1024, workers=2), xpit.sigmoid(x))
     assert seen == {"MainThread", "xpit-worker"}

@@ -16,6 +16,7 @@ running process changes its choice with :func:`set_backend` instead.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,6 +75,8 @@ _process: Selection | None = None
 _DEFAULT = Selection(DEFAULT, strict=False, source="default")
 _UNREAD = Selection("", strict=False, source="")
 _environment: Selection | None = _UNREAD  # XPIT_BACKEND, parsed at first need
+_open_blocks = 0  # use_backend blocks open in any thread or task: host_is_default's shortcut
+_open_blocks_lock = threading.Lock()
 
 
 def _from_environment() -> Selection | None:
@@ -100,9 +103,15 @@ def selection(explicit: str | None = None, func: str = "") -> Selection:
 
 
 def host_is_default() -> bool:
-    """Whether host data goes to NumPy by default: the common case, checked cheaply."""
+    """Whether host data surely goes to NumPy by default: the common case, checked cheaply.
+
+    False while a :func:`use_backend` block is open in any thread or task (a caller
+    then resolves the choice with :func:`selection`, which sees only its own blocks).
+    """
+    if _open_blocks or _process is not None:
+        return False
     environment = _environment if _environment is not _UNREAD else _from_environment()
-    return environment is None and _process is None and _context.get() is None
+    return environment is None
 
 
 def set_backend(name: str | None, *, strict: bool = False) -> None:
@@ -146,9 +155,14 @@ def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
     ...     xpit.get_backend().source
     'use_backend()'
     """
+    global _open_blocks
     token = _context.set(Selection(normalize(name, what="xpit.use_backend()"), strict=bool(strict),
                                    source="use_backend()"))
+    with _open_blocks_lock:
+        _open_blocks += 1
     try:
         yield
     finally:
         _context.reset(token)
+        with _open_blocks_lock:
+            _open_blocks -= 1

@@ -10,6 +10,11 @@ single-threaded ``np.exp(x, out=)`` pass (the floor of a NumPy-ufunc pipeline).
 ``benchmarks/`` runs this same code for developers (``python -m benchmarks``).
 Heavy libraries (SciPy, PyTorch, CuPy, mpmath, matplotlib, tqdm) are imported
 only here, only when present, and only when asked for.
+
+PyTorch's OpenMP threads spin for a while after each call and take the cores
+from whatever runs next in the process (xpit's own thread pool included), which
+would make every row after a PyTorch row slower: ``OMP_WAIT_POLICY=PASSIVE``
+is set (unless already set) before PyTorch is imported here.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ import numpy as np
 
 import xpit
 
-FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid")
+FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus")
 DTYPES = ("float32", "float64")
-QUICK_SIZES = (10**3, 10**5, 10**7)
-FULL_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
+# Size 1 also times a call on a Python float (the rows of dtype "float").
+QUICK_SIZES = (1, 10**3, 10**5, 10**7)
+FULL_SIZES = (1, 10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
+PYTHON_FLOAT = "float"
 
 Runner = Callable[[], object]
 
@@ -86,6 +93,8 @@ def peer_status(module: str) -> str | None:
     broken raises OSError); that is reported, not raised, so the benchmark runs
     without it.
     """
+    if module == "torch":  # before its OpenMP runtime starts: see the module docstring
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -103,13 +112,27 @@ def _peer_names(backend: str, fn: str) -> dict[str, str]:
     """The optional peers' rows for one case, by the library each needs."""
     if backend == "cupy":
         return {"torch": _torch_name(fn) + " cuda"}
-    scipy_name = {"sigmoid": "expit", "log_sigmoid": "log_expit"}.get(fn, "expit(x)*expit(-x)")
-    return {"scipy": f"scipy {scipy_name}", "torch": _torch_name(fn)}
+    names = {"torch": _torch_name(fn)}
+    if fn in _SCIPY:
+        names["scipy"] = f"scipy {_SCIPY[fn][0]}"
+    return names
 
 
-def unavailable_peers(backend: str, fn: str) -> dict[str, str]:
+# SciPy's counterparts: (name in the table, how to get it from scipy.special).
+_SCIPY: dict[str, tuple[str, Callable[[Any], Callable[[Any], Any]]]] = {
+    "sigmoid": ("expit", lambda special: special.expit),
+    "log_sigmoid": ("log_expit", lambda special: special.log_expit),
+    "sigmoid_grad": ("expit(x)*expit(-x)",
+                     lambda special: lambda x: special.expit(x) * special.expit(-x)),
+}
+
+
+def unavailable_peers(backend: str, fn: str, dtype: str = "float64") -> dict[str, str]:
     """The peer rows that cannot be timed here, with the reason and how to add them."""
-    return {row: status for module, row in _peer_names(backend, fn).items()
+    names = _peer_names(backend, fn)
+    if dtype == PYTHON_FLOAT:  # PyTorch has no call on a Python float
+        names.pop("torch")
+    return {row: status for module, row in names.items()
             if (status := peer_status(module)) is not None}
 
 
@@ -119,7 +142,8 @@ def _textbook(np_: Any, fn: str) -> Callable[[Any], Any]:
 
     return {"sigmoid": sigmoid,
             "sigmoid_grad": lambda x: sigmoid(x) * (1 - sigmoid(x)),
-            "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x))}[fn]
+            "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x)),
+            "softplus": lambda x: np_.log(1 + np_.exp(x))}[fn]
 
 
 def _numpy_impls(fn: str) -> list[Impl]:
@@ -131,12 +155,13 @@ def _numpy_impls(fn: str) -> list[Impl]:
     if fn == "sigmoid":
         impls.append(Impl("numpy clipped", "peer",
                           lambda x, o: lambda: 1 / (1 + np.exp(-np.clip(x, -500, 500)))))
+    if fn == "softplus":
+        impls.append(Impl("np.logaddexp(0, x)", "peer", lambda x, o: lambda: np.logaddexp(0, x)))
     names = _peer_names("numpy", fn)
-    if peer_status("scipy") is None:
+    if "scipy" in names and peer_status("scipy") is None:
         from scipy import special
 
-        scipy_fn = {"sigmoid": special.expit, "log_sigmoid": special.log_expit,
-                    "sigmoid_grad": lambda x: special.expit(x) * special.expit(-x)}[fn]
+        scipy_fn = _SCIPY[fn][1](special)
         impls.append(Impl(names["scipy"], "peer", lambda x, o: lambda: scipy_fn(x)))
     if peer_status("torch") is None:
         impls.append(Impl(names["torch"], "peer", lambda x, o: _torch_runner(fn, x, o)))
@@ -145,9 +170,27 @@ def _numpy_impls(fn: str) -> list[Impl]:
     return impls
 
 
+def _python_float_impls(fn: str) -> list[Impl]:
+    """A call on one Python float: xpit, SciPy's ufunc and the textbook formula in ``math``."""
+    import math
+
+    textbook = {"sigmoid": lambda v: 1 / (1 + math.exp(-v)),
+                "sigmoid_grad": lambda v: math.exp(-v) / (1 + math.exp(-v)) ** 2,
+                "log_sigmoid": lambda v: -math.log1p(math.exp(-v)),
+                "softplus": lambda v: math.log1p(math.exp(v))}[fn]
+    impls = [Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
+             Impl("math textbook", "peer", lambda x, o: lambda: textbook(x))]
+    if fn in _SCIPY and peer_status("scipy") is None:
+        from scipy import special
+
+        scipy_fn = _SCIPY[fn][1](special)
+        impls.append(Impl(f"scipy {_SCIPY[fn][0]}", "peer", lambda x, o: lambda: scipy_fn(x)))
+    return impls
+
+
 def _torch_name(fn: str) -> str:
     return {"sigmoid": "torch.sigmoid(out=)", "sigmoid_grad": "torch s*(1-s)",
-            "log_sigmoid": "torch logsigmoid"}[fn]
+            "log_sigmoid": "torch logsigmoid", "softplus": "torch softplus"}[fn]
 
 
 def _torch_runner(fn: str, x: Any, o: Any) -> Runner:
@@ -159,6 +202,8 @@ def _torch_runner(fn: str, x: Any, o: Any) -> Runner:
         return lambda: torch.sigmoid(tx, out=to)
     if fn == "log_sigmoid":
         return lambda: torch.nn.functional.logsigmoid(tx)
+    if fn == "softplus":
+        return lambda: torch.nn.functional.softplus(tx)
 
     def grad() -> Any:
         s = torch.sigmoid(tx, out=to)
@@ -252,6 +297,8 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
     """Time every implementation on every case; see the module docstring."""
     cases = [(b, f, d, n) for b in backends for d in dtypes
              for n in usable_sizes(sizes, d, b) for f in functions]
+    if "numpy" in backends and 1 in sizes:  # a call on a Python float
+        cases = [("numpy", f, PYTHON_FLOAT, 1) for f in functions] + cases
     rows: list[Timing] = []
     bar = _bar(progress, len(cases))
     rng = np.random.default_rng(0)
@@ -260,7 +307,10 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
             bar.set_description(f"{backend} {fn} {dtype} {n:.0e}")
         x = (rng.standard_normal(n) * 5).astype(dtype)
         out = np.empty_like(x)
-        if backend == "cupy":
+        if dtype == PYTHON_FLOAT:
+            x, out = float(x[0]), None
+            impls, sync = _python_float_impls(fn), lambda: None
+        elif backend == "cupy":
             import cupy
 
             x, out = cupy.asarray(x), cupy.asarray(out)
@@ -343,7 +393,10 @@ def machine() -> dict[str, Any]:
 
         gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"]
         gpu = gpu.decode() if isinstance(gpu, bytes) else gpu
+    from xpit._backends import numpy as numpy_backend
+
     return {"cpu": cpu, "cores": usable_cores(), "platform": platform.platform(),
+            "numpy_kernels": numpy_backend.compiled()[1],
             "gpu": gpu or f"none ({reason})", "versions": versions}
 
 
@@ -359,7 +412,7 @@ def format_table(rows: Sequence[Timing]) -> str:
         backend, fn, dtype, size = key
         return [f"{backend:7} {fn:12} {dtype:7} {size:8.0e}  {row:24} "
                 f"{status.split(';')[0].split(':')[0]} (see below)"
-                for row, status in unavailable_peers(backend, fn).items()]
+                for row, status in unavailable_peers(backend, fn, dtype).items()]
 
     previous = None
     for r in rows:

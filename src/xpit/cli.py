@@ -46,10 +46,13 @@ def collect_info() -> dict[str, Any]:
             "devices": _field(rec.devices) if usable else [],
         }
     selected = _field(lambda: vars(xpit.get_backend()))
+    from xpit._backends import numpy as numpy_backend
+
     return {
         "xpit": xpit.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "numpy_kernels": _field(lambda: numpy_backend.compiled()[1]),
         "backends": backends,
         "selected": selected,
         "other_array_libraries": {lib: _installed_version(lib) for lib in _OTHER_LIBRARIES},
@@ -72,6 +75,7 @@ def _installed_version(name: str) -> str | None:
 
 def _print_info(info: dict[str, Any]) -> None:
     print(f"xpit {info['xpit']} (Python {info['python']}, {info['platform']})")
+    print(f"NumPy arrays computed by: {info['numpy_kernels']}")
     print("backends:")
     for name, b in info["backends"].items():
         state = "usable" if b["usable"] else "not usable"
@@ -153,6 +157,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                              progress=args.progress)
     m = bench.machine()
     print(f"xpit {m['versions']['xpit']} on {m['cpu']} ({m['cores']} cores), GPU: {m['gpu']}")
+    print(f"NumPy arrays computed by: {m['numpy_kernels']}")
     print("median of interleaved repeats; ratios are times (lower is better) from this run\n")
     print(bench.format_table(rows))
     accuracy = None

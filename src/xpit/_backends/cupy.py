@@ -78,48 +78,158 @@ BACKEND = Backend(
 
 
 # --- fused kernels: one launch and one pass over memory per call ------------------------------
-# The formulas of xpit._kernels, in double precision whatever the input (float32
-# results are then correctly rounded but for a fraction of an ULP); a chain of
-# array-API calls would be a dozen launches and a dozen passes. CUDA's exp, log1p,
-# log and atanh are within 1-2 ULP in double, so the results stay within 1 ULP of
-# the reference; tests/test_gpu.py checks that on a GPU.
+# The formulas are not written here: every kernel calls a function of the shared C
+# header ``xpit/kernels/family.h`` (the one the NumPy ufuncs compile too), which
+# builds exp/log1p/log from IEEE operations and writes each multiply-add as fma().
+# Compiled by NVRTC with contraction off and IEEE division and square root, the
+# GPU returns the bits of the CPU ufuncs ``xpit.ufuncs.*``; tests/test_gpu.py checks
+# that on a GPU, tests/test_nvrtc.py checks the PTX anywhere NVRTC loads.
 
-_EXP_NEG_ABS = """
-    double e = exp(-fabs(v));
-    double d = 1.0 + e;
-    double r = e - (d - 1.0);
-"""
-_BODIES = {
-    "sigmoid": _EXP_NEG_ABS + """
-    double t = (v >= 0.0 ? 1.0 : e) / d;
-    y = (T)(t - t * (r / d));""",
-    "sigmoid_grad": _EXP_NEG_ABS + """
-    double t = (e / d) / d;
-    y = (T)(t - t * (2.0 * r / d));""",
-    "log_sigmoid": """
-    y = (T)((v < 0.0 ? v : 0.0) - log1p(exp(-fabs(v))));""",
-    "softplus": """
-    y = (T)((v > 0.0 ? v : 0.0) + log1p(exp(-fabs(v))));""",
-    "logit": """
-    double central = 2.0 * atanh(2.0 * v - 1.0);
-    double low = log(v) - log1p(-v);
-    y = (T)(v >= 0.25 ? central : low);""",
-    "sigmoid_backward": """
-    y = (T)(v * (1.0 - v));""",
+# xpit name -> (function of family.h, number of inputs, whether it has a float version
+# ``<name>f``). The one place that maps names: kernels, sources and tests read it.
+KERNELS: dict[str, tuple[str, int, bool]] = {
+    "sigmoid": ("xpit_sigmoid", 1, True),
+    "sigmoid_grad": ("xpit_sigmoid_grad", 1, True),
+    "log_sigmoid": ("xpit_log_sigmoid", 1, True),
+    "softplus": ("xpit_softplus", 1, True),
+    "logit": ("xpit_logit", 1, True),
+    "sigmoid_backward": ("xpit_sigmoid_backward", 2, False),  # (s, grad)
+    "bce_with_logits": ("xpit_bce", 2, False),  # (logits, targets): the elementwise loss
 }
-FUSED_DTYPES = ("float32", "float64")
+FUSED_DTYPES = ("float16", "float32", "float64")
+_CTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # as CuPy names them
+
+# NVRTC options of every kernel: no contraction of a * b + c into an fma (the header
+# writes the fma()s it wants), no flush to zero, IEEE division and square root.
+NVRTC_OPTIONS = ("--fmad=false", "--ftz=false", "--prec-div=true", "--prec-sqrt=true")
+# What a CUDA includer of family.h defines first: the functions become device functions.
+CUDA_PREFIX = "#define XPIT_FUNC static __device__ __forceinline__\n"
+HEADER = "family.h"
 
 
 @functools.cache
-def fused_kernel(func: str) -> Any:
-    """The ``cupy.ElementwiseKernel`` of one function, built on first use and kept."""
-    body = "double v = (double)x;" + _BODIES[func]
-    return _cupy().ElementwiseKernel("T x", "T y", body, f"xpit_{func}")
+def header_source() -> str:
+    """The text of the shared header, as shipped inside the package."""
+    from importlib import resources
+
+    return (resources.files("xpit") / "kernels" / HEADER).read_text(encoding="utf-8")
 
 
-def fused(func: str, x: Any) -> Any:
-    """``func(x)`` for a float32 or float64 CuPy array, in one kernel launch."""
-    return fused_kernel(func)(x)
+def kernel_name(func: str, dtype: str) -> str:
+    """The name of the CUDA kernel of ``func`` for one dtype, e.g. ``xpit_sigmoid_float32``."""
+    return f"xpit_{func}_{dtype}"
+
+
+def _check(func: str, dtype: str | None = None) -> tuple[str, int, bool]:
+    """The entry of ``func`` in :data:`KERNELS`, or the error saying there is none."""
+    if func not in KERNELS:
+        raise ValueError(f"no fused CuPy kernel for {func!r}; expected one of "
+                         f"{', '.join(map(repr, KERNELS))}")
+    if dtype is not None and dtype not in FUSED_DTYPES:
+        raise TypeError(f"no fused CuPy kernel of {func!r} for dtype {dtype}; expected one of "
+                        f"{', '.join(FUSED_DTYPES)}")
+    return KERNELS[func]
+
+
+def _inputs(func: str) -> list[str]:
+    return [f"x{k}" for k in range(KERNELS[func][1])]
+
+
+def operation(func: str, dtype: str) -> str:
+    """The loop body of a kernel: ``y`` from the inputs ``x0`` (and ``x1``), one header call.
+
+    float64 calls the double function; float32 its float version where the header
+    has one (computed in double, rounded once), else the double function rounded
+    once; float16 the double function, converted exactly to double and rounded once
+    back (``cvt.rn.f16.f64``).
+    """
+    c_name, _, has_float = _check(func, dtype)
+    inputs = _inputs(func)
+    if dtype == "float32" and has_float:
+        return f"y = {c_name}f({', '.join(inputs)});"
+    if dtype == "float64":
+        return f"y = {c_name}({', '.join(inputs)});"
+    args = ", ".join(f"(double){x}" for x in inputs)
+    return f"y = ({_CTYPES[dtype]})({c_name}({args}));"
+
+
+# For a translation unit of its own; CuPy's kernels have CuPy's float16 class, which
+# converts like __half: exactly to float, and from double by cvt.rn.f16.f64.
+_STANDALONE_HALF = "#include <cuda_fp16.h>\ntypedef __half float16;\n"
+_LOOP = """
+extern "C" __global__ void {name}({params}, {ctype}* __restrict__ out, long long n)
+{{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x) {{
+{loads}
+        {ctype} y;
+        {body}
+        out[i] = y;
+    }}
+}}
+"""
+
+
+def cuda_source(dtype: str, funcs: tuple[str, ...] | list[str] | None = None) -> str:
+    """A complete CUDA translation unit: the header and one ``extern "C" __global__``
+    kernel per function (all of them by default), each a grid-stride loop over ``n``
+    elements around the very body the CuPy kernel runs (:func:`operation`).
+
+    For compiling without CuPy or a GPU (tests/test_nvrtc.py reads its PTX). float16
+    needs ``cuda_fp16.h`` on the include path, as CuPy's float16 does.
+    """
+    ctype = _CTYPES[dtype]
+    parts = [CUDA_PREFIX, header_source(), "\n"]
+    if dtype == "float16":
+        parts.append(_STANDALONE_HALF)
+    for func in KERNELS if funcs is None else funcs:
+        inputs = _inputs(func)
+        parts.append(_LOOP.format(
+            name=kernel_name(func, dtype), ctype=ctype, body=operation(func, dtype),
+            params=", ".join(f"const {ctype}* __restrict__ in{k}" for k in range(len(inputs))),
+            loads="\n".join(f"        const {ctype} {x} = in{k}[i];"
+                            for k, x in enumerate(inputs))))
+    return "".join(parts)
+
+
+def kernel_source(func: str, dtype: str) -> str:
+    """The CUDA source of one kernel, as a translation unit of its own: see :func:`cuda_source`."""
+    _check(func, dtype)
+    return cuda_source(dtype, (func,))
+
+
+@functools.cache
+def fused_kernel(func: str, dtype: str) -> Any:
+    """The ``cupy.ElementwiseKernel`` of one function and dtype, built on first use and kept.
+
+    Its preamble is the shipped header (after :data:`CUDA_PREFIX`), its body one call
+    of a header function; CuPy compiles it on the first call, for the device at hand.
+    """
+    inputs = _inputs(func)
+    return _cupy().ElementwiseKernel(
+        ", ".join(f"{dtype} {x}" for x in inputs), f"{dtype} y", operation(func, dtype),
+        kernel_name(func, dtype), preamble=CUDA_PREFIX + header_source(),
+        options=NVRTC_OPTIONS)
+
+
+def fused(func: str, *arrays: Any) -> Any:
+    """``func(*arrays)`` for float16, float32 or float64 CuPy arrays, in one kernel launch.
+
+    One array for the one-input functions; ``sigmoid_backward`` takes ``(s,)`` or
+    ``(s, grad)``; ``bce_with_logits`` takes ``(logits, targets)``. Arrays of
+    different dtypes are computed in their common dtype; shapes broadcast.
+    """
+    nin = _check(func)[1]
+    cupy = _cupy()
+    if func == "sigmoid_backward" and len(arrays) == 1:
+        arrays = (arrays[0], arrays[0].dtype.type(1))  # grad * ds is exactly ds for grad = 1
+    if len(arrays) != nin:
+        raise TypeError(f"the fused kernel of {func!r} takes {nin} array(s), got {len(arrays)}")
+    dtype = cupy.result_type(*arrays)
+    _check(func, str(dtype))
+    arrays = tuple(a.astype(dtype, copy=False) if isinstance(a, cupy.ndarray) else a
+                   for a in arrays)
+    return fused_kernel(func, str(dtype))(*arrays)
 
 
 def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,
@@ -136,10 +246,10 @@ def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,
     cupy = _cupy()
     import cupyx
 
-    from xpit import _kernels
     from xpit._chunks import GPU_CHUNK_BYTES, chunk_length, chunk_slices, pipeline_schedule
+    from xpit.kernels import reference
 
-    kernel = getattr(_kernels, func)
+    kernel = getattr(reference, func)
     length = chunk_length(max(x.itemsize, out.itemsize), chunk_size,
                           target_bytes=GPU_CHUNK_BYTES)
     slices = chunk_slices(x.size, length)
@@ -158,7 +268,7 @@ def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,
             with streams[s]:
                 chunk = device_in[s][:k]
                 chunk.set(pinned_in[s][:k])
-                if func in _BODIES and chunk.dtype == out.dtype and str(out.dtype) in \
+                if func in KERNELS and chunk.dtype == out.dtype and str(out.dtype) in \
                         FUSED_DTYPES:
                     y = fused(func, chunk)
                 else:

@@ -85,7 +85,11 @@ def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str
     """
     c = xp.where(z >= 0, 1.0 - t, t)
     linear = xp.where(c == 0, xp.zeros_like(z), xp.abs(z) * c)
-    loss = linear + xp.log1p(xp.exp(-xp.abs(z)))
+    return reduce_loss(xp, linear + xp.log1p(xp.exp(-xp.abs(z))), reduction)
+
+
+def reduce_loss(xp: Any, loss: Array, reduction: str) -> Array:
+    """The elementwise ``loss`` itself (``"none"``), its sum, or its mean."""
     if reduction == "none":
         return loss
     total = xp.sum(loss)

@@ -1,0 +1,572 @@
+/*
+ * xpit.kernels._ufuncs: NumPy ufuncs for the logistic family.
+ *
+ * The formulas are family.h's, included once; this file only adds what NumPy
+ * needs around them: the inner loops (float16, float32, float64; any strides;
+ * a contiguous fast path the compiler vectorises), the float16 conversions,
+ * the ufunc objects and their docstrings, and the CPU dispatch.
+ *
+ * CPU dispatch. The loops in _ufuncs_loops.h are compiled three times from the
+ * same text: for baseline x86-64, for x86-64-v3 (AVX2 + FMA) and for
+ * x86-64-v4 (AVX-512), the latter two under a target pragma; family.h's
+ * functions are force-inlined into each, so each variant runs the formulas
+ * with its own instructions. The variant is chosen once, at import, with
+ * __builtin_cpu_supports. Every variant gives the same bits: family.h writes
+ * every multiply-add as fma() (libm's exact routine on baseline x86-64, one
+ * instruction with FMA), uses no libm transcendental, and the build uses
+ * -ffp-contract=off (never -ffast-math). NaNs aside: which operand's NaN an
+ * operation returns (its sign and payload) follows operand order, which the
+ * compiler may swap in + and *, so a NaN's bits may differ between variants.
+ * Other architectures and compilers build the baseline variant only.
+ *
+ * Explicit variants rather than GCC's target_clones: the choice is made once
+ * and can be reported (cpu_path) and overridden (_set_path) so the tests can
+ * check that all variants give the same bits; it works with gcc and clang, and
+ * needs no ifunc support from the loader.
+ *
+ * Floating-point flags. The formulas are IEEE operations that raise inexact,
+ * underflow, overflow, divide-by-zero or invalid on their way to the
+ * documented results (0 for sigmoid(-1000), NaN for logit(2), -inf for
+ * logit(0)), and NumPy would turn those flags into warnings or errors. Every
+ * loop call therefore clears the flags it raised, keeping those raised before.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_2_0_API_VERSION
+#include <numpy/ndarraytypes.h>
+#include <numpy/ufuncobject.h>
+
+#include <fenv.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define XPIT_SSE_FLAGS 1
+#else
+#define XPIT_SSE_FLAGS 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+/* Forced, so that every CPU variant compiles the formulas for its own ISA. */
+#define XPIT_INLINE static inline __attribute__((always_inline))
+#define XPIT_SIMD _Pragma("omp simd")
+#else
+#define XPIT_INLINE static __inline
+#define XPIT_SIMD
+#endif
+
+#if !defined(XPIT_FUNC) && (defined(__GNUC__) || defined(__clang__))
+#define XPIT_FUNC XPIT_INLINE
+#endif
+#include "family.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
+        && !defined(XPIT_NO_DISPATCH)
+#define XPIT_X86_DISPATCH 1
+#else
+#define XPIT_X86_DISPATCH 0
+#endif
+
+/* --- float16 <-> float64, bit by bit -------------------------------------------------------- */
+
+XPIT_INLINE npy_uint64 xpit_bits(double x)
+{
+    npy_uint64 b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+XPIT_INLINE double xpit_from_bits(npy_uint64 b)
+{
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/*
+ * Exact. Normals and infinities/NaNs (payload kept) by moving bits; subnormals are an integer
+ * times 2^-24. Integer <-> double conversions are signed 32-bit, which AVX2 vectorises.
+ */
+XPIT_INLINE double xpit_half_to_double(npy_uint16 h)
+{
+    const npy_uint64 sign = (npy_uint64)(h & 0x8000u) << 48;
+    const npy_uint64 e = (h >> 10) & 0x1fu;
+    const npy_uint64 m = h & 0x3ffu;
+    const npy_uint64 normal = ((e + 1008u) << 52) | (m << 42);
+    const npy_uint64 special = 0x7ff0000000000000ull | (m << 42);
+    const npy_uint64 subnormal = xpit_bits((double)(npy_int32)m * 0x1p-24);
+    const npy_uint64 bits = e == 0u ? subnormal : (e == 31u ? special : normal);
+    return xpit_from_bits(bits | sign);
+}
+
+/* Round to nearest, ties to even, once; NaN stays NaN (quiet, top payload bits kept). */
+XPIT_INLINE npy_uint16 xpit_double_to_half(double x)
+{
+    const npy_uint64 b = xpit_bits(x);
+    const npy_uint64 a = b & 0x7fffffffffffffffull;
+    const npy_uint64 sign = (b >> 48) & 0x8000u;
+    /* |x| >= 2^-14 (a half normal): rebias the exponent, round 52 -> 10 fraction bits */
+    const npy_uint64 r = a - (1008ull << 52);
+    const npy_uint64 normal = (r + 0x1ffffffffffull + ((r >> 42) & 1u)) >> 42;
+    /* |x| < 2^-14: |x| * 2^24 rounded to an integer by adding 2^52, read from the low bits
+       (1024, the smallest normal's pattern, comes out right too) */
+    const double scaled = xpit_from_bits(a) * 0x1p24 + 0x1p52;
+    const npy_uint64 subnormal = xpit_bits(scaled) - 0x4330000000000000ull;
+    npy_uint64 h = a < 0x3f10000000000000ull ? subnormal : normal;
+    h = a >= 0x40effe0000000000ull ? 0x7c00u : h;  /* |x| >= 65520 rounds to infinity */
+    h = a > 0x7ff0000000000000ull ? (0x7e00u | ((a >> 42) & 0x3ffu)) : h;
+    return (npy_uint16)(h | sign);
+}
+
+/* --- the scalar functions the loops call, per dtype --------------------------------------- */
+
+#define XPIT_HALF1(name, fd)                                                     \
+    XPIT_INLINE npy_uint16 xpit_h1_##name(npy_uint16 x)                          \
+    {                                                                            \
+        return xpit_double_to_half(fd(xpit_half_to_double(x)));                  \
+    }
+
+#define XPIT_HALF_FLOAT2(name, fd)                                               \
+    XPIT_INLINE npy_uint16 xpit_h2_##name(npy_uint16 a, npy_uint16 b)            \
+    {                                                                            \
+        return xpit_double_to_half(fd(xpit_half_to_double(a), xpit_half_to_double(b))); \
+    }                                                                            \
+    XPIT_INLINE float xpit_f2_##name(float a, float b)                           \
+    {                                                                            \
+        return (float)fd((double)a, (double)b);                                  \
+    }
+
+XPIT_HALF1(sigmoid, xpit_sigmoid)
+XPIT_HALF1(sigmoid_grad, xpit_sigmoid_grad)
+XPIT_HALF1(log_sigmoid, xpit_log_sigmoid)
+XPIT_HALF1(softplus, xpit_softplus)
+XPIT_HALF1(logit, xpit_logit)
+XPIT_HALF_FLOAT2(sigmoid_backward, xpit_sigmoid_backward)
+XPIT_HALF_FLOAT2(bce_with_logits, xpit_bce)
+
+/* --- the loops, once per CPU variant ----------------------------------------------------- */
+
+/* The ufuncs in order; each has three loops: float16, float32, float64. */
+#define XPIT_LOOP_LIST(X)                                                        \
+    X(sigmoid) X(sigmoid_grad) X(log_sigmoid) X(softplus) X(logit)               \
+    X(sigmoid_backward) X(bce_with_logits)
+#define XPIT_NUFUNCS 7
+#define XPIT_NTYPES 3
+
+#define XPIT_VARIANT _baseline
+#include "_ufuncs_loops.h"
+#undef XPIT_VARIANT
+
+#if XPIT_X86_DISPATCH
+/*
+ * ISA extensions only (no arch=), so the baseline functions of family.h may be inlined.
+ * The pragmas need string literals: keep each pair of strings below identical.
+ */
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx,avx2,fma,bmi,bmi2"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx,avx2,fma,bmi,bmi2")
+#endif
+#define XPIT_VARIANT _v3
+#include "_ufuncs_loops.h"
+#undef XPIT_VARIANT
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx,avx2,fma,bmi,bmi2,avx512f,avx512cd,avx512vl,avx512bw,avx512dq"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx,avx2,fma,bmi,bmi2,avx512f,avx512cd,avx512vl,avx512bw,avx512dq")
+#endif
+#define XPIT_VARIANT _v4
+#include "_ufuncs_loops.h"
+#undef XPIT_VARIANT
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+static int xpit_has_v3(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2")
+        && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi")
+        && __builtin_cpu_supports("bmi2");
+}
+
+static int xpit_has_v4(void)
+{
+    return xpit_has_v3() && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
+#endif /* XPIT_X86_DISPATCH */
+
+static int xpit_always(void) { return 1; }
+
+typedef struct {
+    const char *name;         /* what _set_path takes */
+    const char *description;  /* what cpu_path says */
+    PyUFuncGenericFunction const *loops;
+    int (*supported)(void);
+} xpit_path;
+
+static const xpit_path xpit_paths[] = {
+#if XPIT_X86_DISPATCH
+    {"baseline", "baseline (x86-64)", xpit_loops_baseline, xpit_always},
+    {"x86-64-v3", "x86-64-v3 (AVX2+FMA)", xpit_loops_v3, xpit_has_v3},
+    {"x86-64-v4", "x86-64-v4 (AVX-512)", xpit_loops_v4, xpit_has_v4},
+#else
+    {"baseline", "baseline (portable C)", xpit_loops_baseline, xpit_always},
+#endif
+};
+#define XPIT_NPATHS ((int)(sizeof xpit_paths / sizeof xpit_paths[0]))
+
+static const xpit_path *xpit_active = &xpit_paths[0];
+
+/*
+ * The one function NumPy calls: `data` is the loop's index in the active variant's table.
+ * Being a real call (not inlined), the flags test and clear cannot move across the loop.
+ */
+static void xpit_dispatch(char **args, npy_intp const *dimensions, npy_intp const *steps,
+                          void *data)
+{
+#if XPIT_SSE_FLAGS
+    /* The loops do all their arithmetic in SSE registers: MXCSR's six flag bits hold
+       everything they raise (glibc's feclearexcept also rewrites the x87 state: slower). */
+    const unsigned int before = _mm_getcsr();
+    xpit_active->loops[(npy_intp)data](args, dimensions, steps, NULL);
+    _mm_setcsr(_mm_getcsr() & (before | ~0x3fu));
+#else
+    const int before = fetestexcept(FE_ALL_EXCEPT);
+    xpit_active->loops[(npy_intp)data](args, dimensions, steps, NULL);
+    feclearexcept(FE_ALL_EXCEPT & ~before);
+#endif
+}
+
+/* --- the ufunc objects ------------------------------------------------------------------- */
+
+static PyUFuncGenericFunction xpit_funcs[XPIT_NUFUNCS * XPIT_NTYPES];
+static void *xpit_data[XPIT_NUFUNCS * XPIT_NTYPES];
+
+static char xpit_types1[] = {NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE};
+static char xpit_types2[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_FLOAT,
+                             NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
+
+#define XPIT_DTYPES_NOTE                                                              \
+    "float16, float32 and float64 are computed in float64 and rounded once to the\n"  \
+    "input's dtype. Integer and boolean inputs follow NumPy's type resolution, as\n"  \
+    "for ``numpy.exp``: (u)int8 and bool give float16, (u)int16 float32, wider\n"     \
+    "integers float64. Every CPU path (baseline x86-64, AVX2+FMA, AVX-512) gives\n"   \
+    "the same bits.\n"                                                                \
+    "Accuracy: placeholder -- the float64 bound measured against mpmath goes here.\n"
+
+#define XPIT_UFUNC_KWARGS                                                             \
+    "out : ndarray, None, or tuple of ndarray and None, optional\n"                   \
+    "    Where to store the result, as for any ufunc.\n"                              \
+    "where : array_like, optional\n"                                                  \
+    "    Where False, ``out`` keeps its value.\n"                                      \
+    "**kwargs\n"                                                                      \
+    "    The other ufunc keywords (``casting``, ``dtype``, ``order``, ...).\n"
+
+static const char doc_sigmoid[] =
+    "The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x : array_like\n    Real input, any value including +-inf.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    Values in [0, 1]; 0 at -inf, 1 at +inf, NaN for NaN. Never overflows.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``1 / (1 + e)`` for x >= 0 and ``e / (1 + e)`` below, with\n"
+    "``e = exp(-|x|)`` and the rounding error of ``1 + e`` carried along.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import sigmoid\n"
+    ">>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))\n"
+    "array([0. , 0.5, 1. ])\n"
+    ">>> sigmoid(np.float32(2.0))\n"
+    "np.float32(0.8807971)\n";
+
+static const char doc_sigmoid_grad[] =
+    "The derivative of the sigmoid, ``sigmoid(x) * sigmoid(-x)``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x : array_like\n    Real input, any value including +-inf.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    Values in [0, 1/4]; 0 at +-inf, NaN for NaN. Accurate in the tails,\n"
+    "    where ``s * (1 - s)`` would round to 0.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``e / (1 + e)**2`` with ``e = exp(-|x|)``.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import sigmoid_grad\n"
+    ">>> sigmoid_grad(np.array([0.0, 40.0]))\n"
+    "array([2.500...e-01, 4.248...e-18])\n";
+
+static const char doc_log_sigmoid[] =
+    "The log of the sigmoid, ``log(1 / (1 + exp(-x))) = -softplus(-x)``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x : array_like\n    Real input, any value including +-inf.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    Values <= 0; -inf at -inf, 0 at +inf, NaN for NaN. Never overflows.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``min(x, 0) - log1p(exp(-|x|))``.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import log_sigmoid\n"
+    ">>> log_sigmoid(np.array([-2.0, 0.0]))\n"
+    "array([-2.12692801, -0.69314718])\n"
+    ">>> log_sigmoid(-1000.0)\n"
+    "np.float64(-1000.0)\n";
+
+static const char doc_softplus[] =
+    "The softplus ``log(1 + exp(x))``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x : array_like\n    Real input, any value including +-inf.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    Values >= 0; 0 at -inf, inf at +inf, NaN for NaN. Never overflows for\n"
+    "    finite x.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``max(x, 0) + log1p(exp(-|x|))``.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import softplus\n"
+    ">>> softplus(np.array([0.0, 1000.0]))\n"
+    "array([6.93147181e-01, 1.00000000e+03])\n";
+
+static const char doc_logit[] =
+    "The logit ``log(p / (1 - p))``, the inverse of the sigmoid, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x : array_like\n    Probabilities ``p`` in [0, 1].\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    -inf at 0, +inf at 1, NaN outside [0, 1] and for NaN (no warning).\n"
+    "\nNotes\n-----\n"
+    "Computed as ``2 atanh(2p - 1)`` for p >= 1/4 (where ``2p - 1`` is exact) and\n"
+    "``log(p) - log1p(-p)`` below.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import logit\n"
+    ">>> logit(np.array([0.0, 0.5, 1.0, 2.0]))\n"
+    "array([-inf,   0.,  inf,  nan])\n";
+
+static const char doc_sigmoid_backward[] =
+    "The sigmoid's backward pass from its output: ``grad * (s * (1 - s))``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x1 : array_like\n    ``s``, the sigmoid's output, in [0, 1].\n"
+    "x2 : array_like\n    ``grad``, the incoming gradient; broadcast against ``s``.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    The gradient with respect to the sigmoid's input. Where ``s`` has\n"
+    "    rounded to 1 this is 0; use :data:`sigmoid_grad` of the input there.\n"
+    "\nNotes\n-----\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import sigmoid_backward\n"
+    ">>> sigmoid_backward(np.array([0.5, 0.9]), 2.0)\n"
+    "array([0.5 , 0.18])\n";
+
+static const char doc_bce_with_logits[] =
+    "The binary cross-entropy of logits ``z`` against targets ``t``, elementwise:\n"
+    "``-(t log sigmoid(z) + (1 - t) log sigmoid(-z))``.\n\n"
+    "Parameters\n----------\n"
+    "x1 : array_like\n    ``z``, the logits, any value including +-inf.\n"
+    "x2 : array_like\n    ``t``, the targets, usually in [0, 1]; broadcast against ``z``.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    The loss term of each element (no reduction). No term overflows for\n"
+    "    finite z, and a zero weight gives exactly 0 even for infinite z.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``|z| c + log1p(exp(-|z|))`` with ``c = 1 - t`` for z >= 0 and\n"
+    "``c = t`` below.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.ufuncs import bce_with_logits\n"
+    ">>> bce_with_logits(np.array([0.0, 1000.0, -1000.0]), np.array([1.0, 1.0, 1.0]))\n"
+    "array([6.93147181e-01, 0.00000000e+00, 1.00000000e+03])\n";
+
+typedef struct {
+    const char *name;
+    const char *doc;
+    int nin;
+} xpit_ufunc_spec;
+
+#define XPIT_SPEC1(name) {#name, doc_##name, 1},
+#define XPIT_SPEC2(name) {#name, doc_##name, 2},
+static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
+    XPIT_SPEC1(sigmoid) XPIT_SPEC1(sigmoid_grad) XPIT_SPEC1(log_sigmoid)
+    XPIT_SPEC1(softplus) XPIT_SPEC1(logit)
+    XPIT_SPEC2(sigmoid_backward) XPIT_SPEC2(bce_with_logits)
+};
+
+/* --- module-level functions: the CPU path ------------------------------------------------ */
+
+static int xpit_set_active(PyObject *module, const xpit_path *path)
+{
+    PyObject *description = PyUnicode_FromString(path->description);
+    if (description == NULL) {
+        return -1;
+    }
+    int rc = PyObject_SetAttrString(module, "cpu_path", description);
+    Py_DECREF(description);
+    if (rc == 0) {
+        xpit_active = path;
+    }
+    return rc;
+}
+
+static PyObject *xpit_available_paths(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *names = PyList_New(0);
+    if (names == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < XPIT_NPATHS; i++) {
+        if (!xpit_paths[i].supported()) {
+            continue;
+        }
+        PyObject *name = PyUnicode_FromString(xpit_paths[i].name);
+        if (name == NULL || PyList_Append(names, name) < 0) {
+            Py_XDECREF(name);
+            Py_DECREF(names);
+            return NULL;
+        }
+        Py_DECREF(name);
+    }
+    PyObject *result = PyList_AsTuple(names);
+    Py_DECREF(names);
+    return result;
+}
+
+static PyObject *xpit_get_path(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(xpit_active->name);
+}
+
+static PyObject *xpit_set_path(PyObject *module, PyObject *arg)
+{
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (name == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < XPIT_NPATHS; i++) {
+        if (strcmp(name, xpit_paths[i].name) != 0) {
+            continue;
+        }
+        if (!xpit_paths[i].supported()) {
+            PyErr_Format(PyExc_ValueError,
+                         "CPU path %R is not available on this CPU", arg);
+            return NULL;
+        }
+        PyObject *previous = PyUnicode_FromString(xpit_active->name);
+        if (previous == NULL || xpit_set_active(module, &xpit_paths[i]) < 0) {
+            Py_XDECREF(previous);
+            return NULL;
+        }
+        return previous;
+    }
+    PyErr_Format(PyExc_ValueError, "Invalid CPU path: %R. Expected one of %s.", arg,
+#if XPIT_X86_DISPATCH
+                 "'baseline', 'x86-64-v3', 'x86-64-v4'"
+#else
+                 "'baseline'"
+#endif
+    );
+    return NULL;
+}
+
+static PyMethodDef xpit_methods[] = {
+    {"_available_paths", xpit_available_paths, METH_NOARGS,
+     "_available_paths()\n--\n\n"
+     "The CPU paths compiled in and supported by this CPU, baseline first."},
+    {"_get_path", xpit_get_path, METH_NOARGS,
+     "_get_path()\n--\n\nThe name of the CPU path in use."},
+    {"_set_path", xpit_set_path, METH_O,
+     "_set_path(name, /)\n--\n\n"
+     "Use the CPU path ``name`` (one of _available_paths()) from now on and return\n"
+     "the previous one's name. For tests and benchmarks: all paths give the same bits."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef xpit_module = {
+    PyModuleDef_HEAD_INIT,
+    "xpit.kernels._ufuncs",
+    "NumPy ufuncs for the logistic family, compiled from family.h.\n\n"
+    "Use them through :mod:`xpit.ufuncs`. ``cpu_path`` names the CPU variant\n"
+    "chosen at import (the best this CPU supports).",
+    -1,
+    xpit_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__ufuncs(void)
+{
+    import_array();
+    import_umath();
+
+    PyObject *module = PyModule_Create(&xpit_module);
+    if (module == NULL) {
+        return NULL;
+    }
+#ifdef Py_GIL_DISABLED
+    PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
+#endif
+
+    for (int i = 0; i < XPIT_NUFUNCS * XPIT_NTYPES; i++) {
+        xpit_funcs[i] = xpit_dispatch;
+        xpit_data[i] = (void *)(npy_intp)i;
+    }
+    for (int k = 0; k < XPIT_NUFUNCS; k++) {
+        const xpit_ufunc_spec *spec = &xpit_specs[k];
+        PyObject *ufunc = PyUFunc_FromFuncAndData(
+            &xpit_funcs[k * XPIT_NTYPES], &xpit_data[k * XPIT_NTYPES],
+            spec->nin == 1 ? xpit_types1 : xpit_types2, XPIT_NTYPES, spec->nin, 1,
+            PyUFunc_None, spec->name, spec->doc, 0);
+        if (ufunc == NULL || PyModule_AddObject(module, spec->name, ufunc) < 0) {
+            Py_XDECREF(ufunc);
+            Py_DECREF(module);
+            return NULL;
+        }
+    }
+
+    const xpit_path *best = &xpit_paths[0];
+    for (int i = 1; i < XPIT_NPATHS; i++) {
+        if (xpit_paths[i].supported()) {
+            best = &xpit_paths[i];
+        }
+    }
+    if (xpit_set_active(module, best) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,102 @@
+/*
+ * The ufunc inner loops of xpit.kernels._ufuncs, for one CPU variant.
+ *
+ * _ufuncs.c includes this file once per variant, each time with XPIT_VARIANT
+ * defined to the variant's suffix and (on x86) a target pragma in force, so
+ * every variant is compiled from this one text. The loops only walk memory:
+ * the formulas are family.h's, the half conversions _ufuncs.c's, all of them
+ * inlined here and so compiled for the variant's instruction set.
+ *
+ * Each loop has a contiguous fast path (a plain indexed loop that the compiler
+ * vectorises) and a strided path for everything else (any strides, including
+ * negative and zero). NumPy hands legacy loops aligned data only.
+ */
+
+#define XPIT_CAT_(a, b) a##b
+#define XPIT_CAT(a, b) XPIT_CAT_(a, b)
+#define XPIT_V(name) XPIT_CAT(name, XPIT_VARIANT)
+
+/* One input, one output; T is the array element type, F the scalar function on T. */
+#define XPIT_UNARY_LOOP(name, T, F)                                              \
+    static void XPIT_V(name)(char **args, npy_intp const *dimensions,            \
+                             npy_intp const *steps, void *data)                  \
+    {                                                                            \
+        const npy_intp n = dimensions[0];                                        \
+        const npy_intp is = steps[0], os = steps[1];                             \
+        char *ip = args[0], *op = args[1];                                       \
+        (void)data;                                                              \
+        if (is == (npy_intp)sizeof(T) && os == (npy_intp)sizeof(T)) {            \
+            const T *x = (const T *)ip;                                          \
+            T *y = (T *)op;                                                      \
+            XPIT_SIMD                                                            \
+            for (npy_intp i = 0; i < n; i++) {                                   \
+                y[i] = F(x[i]);                                                  \
+            }                                                                    \
+        }                                                                        \
+        else {                                                                   \
+            for (npy_intp i = 0; i < n; i++, ip += is, op += os) {               \
+                *(T *)op = F(*(const T *)ip);                                    \
+            }                                                                    \
+        }                                                                        \
+    }
+
+/* Two inputs, one output. */
+#define XPIT_BINARY_LOOP(name, T, F)                                             \
+    static void XPIT_V(name)(char **args, npy_intp const *dimensions,            \
+                             npy_intp const *steps, void *data)                  \
+    {                                                                            \
+        const npy_intp n = dimensions[0];                                        \
+        const npy_intp is1 = steps[0], is2 = steps[1], os = steps[2];            \
+        char *ip1 = args[0], *ip2 = args[1], *op = args[2];                      \
+        (void)data;                                                              \
+        if (is1 == (npy_intp)sizeof(T) && is2 == (npy_intp)sizeof(T)             \
+                && os == (npy_intp)sizeof(T)) {                                  \
+            const T *a = (const T *)ip1, *b = (const T *)ip2;                    \
+            T *y = (T *)op;                                                      \
+            XPIT_SIMD                                                            \
+            for (npy_intp i = 0; i < n; i++) {                                   \
+                y[i] = F(a[i], b[i]);                                            \
+            }                                                                    \
+        }                                                                        \
+        else {                                                                   \
+            for (npy_intp i = 0; i < n; i++, ip1 += is1, ip2 += is2, op += os) { \
+                *(T *)op = F(*(const T *)ip1, *(const T *)ip2);                  \
+            }                                                                    \
+        }                                                                        \
+    }
+
+/* The three loops (float16, float32, float64) of a function of one argument. */
+#define XPIT_UNARY_LOOPS(name, fd, ff)                                           \
+    XPIT_UNARY_LOOP(loop_##name##_e, npy_uint16, xpit_h1_##name)                 \
+    XPIT_UNARY_LOOP(loop_##name##_f, float, ff)                                  \
+    XPIT_UNARY_LOOP(loop_##name##_d, double, fd)
+
+/* ... and of two arguments: float32 goes through double and is rounded once. */
+#define XPIT_BINARY_LOOPS(name, fd)                                              \
+    XPIT_BINARY_LOOP(loop_##name##_e, npy_uint16, xpit_h2_##name)                \
+    XPIT_BINARY_LOOP(loop_##name##_f, float, xpit_f2_##name)                     \
+    XPIT_BINARY_LOOP(loop_##name##_d, double, fd)
+
+XPIT_UNARY_LOOPS(sigmoid, xpit_sigmoid, xpit_sigmoidf)
+XPIT_UNARY_LOOPS(sigmoid_grad, xpit_sigmoid_grad, xpit_sigmoid_gradf)
+XPIT_UNARY_LOOPS(log_sigmoid, xpit_log_sigmoid, xpit_log_sigmoidf)
+XPIT_UNARY_LOOPS(softplus, xpit_softplus, xpit_softplusf)
+XPIT_UNARY_LOOPS(logit, xpit_logit, xpit_logitf)
+XPIT_BINARY_LOOPS(sigmoid_backward, xpit_sigmoid_backward)
+XPIT_BINARY_LOOPS(bce_with_logits, xpit_bce)
+
+/* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
+#define XPIT_LOOP_ENTRY(name) \
+    XPIT_V(loop_##name##_e), XPIT_V(loop_##name##_f), XPIT_V(loop_##name##_d),
+static PyUFuncGenericFunction const XPIT_V(xpit_loops)[] = {
+    XPIT_LOOP_LIST(XPIT_LOOP_ENTRY)
+};
+#undef XPIT_LOOP_ENTRY
+
+#undef XPIT_UNARY_LOOPS
+#undef XPIT_BINARY_LOOPS
+#undef XPIT_UNARY_LOOP
+#undef XPIT_BINARY_LOOP
+#undef XPIT_V
+#undef XPIT_CAT
+#undef XPIT_CAT_

@@ -1,0 +1,330 @@
+/* xpit/kernels/family.h -- the logistic family once, in C, for the CPU and the GPU.
+ *
+ * Every function is XPIT_FUNC (default `static inline`), scalar in, scalar out. The NumPy
+ * ufunc loops (_ufuncs.c) and the CuPy kernels (NVRTC, this file as preamble) include it;
+ * neither restates a formula. Special values follow the array-API reference in
+ * xpit/kernels/reference.py, which is also what the tests compare against.
+ *
+ * Same bits everywhere. The header calls no libm function except fma(): its own exp, log1p
+ * and log are built from IEEE + - * /, comparisons, bit operations (through a union) and
+ * explicit fma(), all correctly rounded on every target. Compile with -ffp-contract=off
+ * (gcc) or --fmad=false (NVRTC) and without -ffast-math: then a baseline x86-64 build (libm's
+ * software fma), an x86-64-v3 build (hardware FMA) and the GPU give identical bits.
+ * Rounding to an integer is the 0x1.8p52 trick; there is no branch (only selects `c ? a : b`
+ * on computed values), no table, no global, so gcc -O3 -fno-trapping-math vectorises loops.
+ *
+ * Design (float64). e = exp(-|x|) is all the family needs of exp, so it never overflows:
+ *  - reduction: k = round(y / ln 2), r = y - k ln 2 with ln 2 in two parts; r = rh + rl is
+ *    rounded and its rounding error rc kept, |r| <= 0.347;
+ *  - exp(r) = 1 + r + r^2 Q(r), Q of degree 9, with 1 + r split exactly (Fast2Sum), so e comes
+ *    back as a double-double hi + lo (relative error about 2^-57) times 2^(k+1000) * 2^-1000
+ *    (two factors so that subnormal results are reached without overflow);
+ *  - sigmoid = n / (1 + e) with 1 + e as a double-double and one division: q = n / d is
+ *    corrected by the exact remainder fma(-q, d, n): measured max 0.65 ULP (0.75 subnormal);
+ *  - log1p and log go through log(a / b) = k ln 2 + 2 atanh(s), s = (a - b) / (a + b),
+ *    |s| <= 0.1716 after a power-of-two reduction; a - b is exact (Sterbenz), s is corrected
+ *    like the quotient above, and 2 atanh(s) = 2s + s^3 P(s^2), P of degree 6;
+ *  - logit(p) = log(p / (1 - p)) with 1 - p as a double-double: no cancellation near 1/2.
+ * Float32 is computed in double with shorter polynomials (exp degree 7, atanh degree 9) to a
+ * relative error below 2^-33 and rounded once, so it is within 1 ULP and almost always
+ * correctly rounded.
+ *
+ * Coefficients: weighted minimax (Remez exchange in mpmath at 60 digits) for the relative error
+ * of exp on |r| <= 1.002 ln(2)/2 (weight r^2 / e^r on Q) and of 2 atanh on
+ * |s| <= 1.01 (sqrt 2 - 1)/(sqrt 2 + 1) (weight z / 2 on P(z)), rounded to double; the error
+ * bounds quoted are those of the rounded coefficients, measured on a 4,000-point grid.
+ */
+#ifndef XPIT_FAMILY_H
+#define XPIT_FAMILY_H
+
+#if !defined(__CUDACC_RTC__) && !defined(__CUDACC__)
+#include <math.h> /* fma() only */
+#endif
+
+#ifndef XPIT_FUNC
+#define XPIT_FUNC static inline
+#endif
+
+typedef union { double d; unsigned long long u; } xpit__bits;
+typedef struct { double hi, lo; } xpit__dd;          /* hi + lo, not always normalised */
+typedef struct { double hi, lo, s1; } xpit__ex;      /* (hi + lo) * s1 * 2^-1000 */
+
+XPIT_FUNC unsigned long long xpit__u64(double x) { xpit__bits b; b.d = x; return b.u; }
+XPIT_FUNC double xpit__f64(unsigned long long u) { xpit__bits b; b.u = u; return b.d; }
+
+#define XPIT__MAGIC 0x1.8p52                /* x + MAGIC - MAGIC rounds x to an integer */
+#define XPIT__MAGIC_BITS 0x4338000000000000ULL
+#define XPIT__LOG2E 0x1.71547652b82fep0
+#define XPIT__LN2HI 0x1.62e42fefa39efp-1    /* ln 2 = LN2HI + LN2LO */
+#define XPIT__LN2LO 0x1.abc9e3b39803fp-56
+#define XPIT__LN2HI32 0x1.62e42feep-1       /* 32 bits: k * LN2HI32 is exact for |k| < 2^21 */
+#define XPIT__LN2LO32 0x1.a39ef35793c76p-33
+#define XPIT__SQRT2 0x1.6a09e667f3bcdp0
+#define XPIT__INF xpit__f64(0x7ff0000000000000ULL)
+#define XPIT__NAN xpit__f64(0x7ff8000000000000ULL)
+
+/* exp(y) for y <= 0 (or NaN) as (hi + lo) * s1 * 2^-1000, hi + lo in [0.7, 1.42], relative
+   error about 2^-57 (Q: 2^-56.8 from the polynomial). y below -746 gives what -746 gives (0). */
+XPIT_FUNC xpit__ex xpit__exp_neg(double y)
+{
+    xpit__ex e;
+    double yc = (y < -746.0) ? -746.0 : y;  /* NaN stays NaN */
+    double t = yc * XPIT__LOG2E + XPIT__MAGIC;
+    double kd = t - XPIT__MAGIC;            /* k = round(y / ln 2), in [-1077, 0] */
+    double rh = fma(-kd, XPIT__LN2HI, yc);  /* exact */
+    double r = fma(-kd, XPIT__LN2LO, rh);
+    double rc = fma(-kd, XPIT__LN2LO, rh - r); /* rounding error of r (rh - r is exact) */
+    double q = 0x1.ad7e86d75d7a2p-26;
+    q = fma(q, r, 0x1.28ae3461c5933p-22);
+    q = fma(q, r, 0x1.71df27213687ap-19);
+    q = fma(q, r, 0x1.a0199944601b0p-16);
+    q = fma(q, r, 0x1.a01a0128fd382p-13);
+    q = fma(q, r, 0x1.6c16c1846fc62p-10);
+    q = fma(q, r, 0x1.1111111128173p-7);
+    q = fma(q, r, 0x1.5555555550754p-5);
+    q = fma(q, r, 0x1.55555555554f8p-3);
+    q = fma(q, r, 0x1.000000000000ap-1);
+    double h = 1.0 + r, l = ((1.0 - h) + r) + fma(r * r, q, rc); /* 1 + r + r^2 Q + rc */
+    e.hi = h + l;
+    e.lo = (h - e.hi) + l;
+    e.s1 = xpit__f64((xpit__u64(t) + (2023ULL - XPIT__MAGIC_BITS)) << 52); /* 2^(k + 1000) */
+    return e;
+}
+
+/* k ln 2 + log(n / d) = k ln 2 + 2 atanh(n / d) for |n / d| <= 0.172, with n = nh + nl,
+   d = dh + dl, as an unnormalised hi + lo; relative error about 2^-58. */
+XPIT_FUNC xpit__dd xpit__log_core(double nh, double nl, double dh, double dl, double kd)
+{
+    xpit__dd res;
+    double inv = 1.0 / dh;
+    double sh = nh * inv;
+    double sl = (fma(-sh, dh, nh) + (nl - sh * dl)) * inv; /* s = sh + sl */
+    double z = sh * sh;
+    double P = 0x1.2fa9cb6e438ffp-3;   /* 2 atanh(s) = 2s + s^3 P(s^2), P(z) ~ 2/3 + 2z/5 + ... */
+    P = fma(P, z, 0x1.39920949b4e5fp-3);
+    P = fma(P, z, 0x1.7466d3f9bb1eap-3);
+    P = fma(P, z, 0x1.c71c4f5594513p-3);
+    P = fma(P, z, 0x1.249249451616fp-2);
+    P = fma(P, z, 0x1.999999997c86bp-2);
+    P = fma(P, z, 0x1.555555555559cp-1);
+    double c = kd * XPIT__LN2HI32, s2 = 2.0 * sh; /* exact; |c| >= |s2| unless c = 0 */
+    res.hi = c + s2;
+    res.lo = ((c - res.hi) + s2) + (kd * XPIT__LN2LO32 + (2.0 * sl + (z * sh) * P));
+    return res;
+}
+
+/* log1p(u) for u = uh + ul in [0, 1] (or NaN): k ln 2 + 2 atanh((1 + u - b) / (1 + u + b)),
+   b = 2^k, k = [1 + u >= sqrt 2]; numerator and denominator exact as double-doubles. */
+XPIT_FUNC xpit__dd xpit__log1p_dd(double uh, double ul)
+{
+    double kd = uh >= 0x1.a827999fcef32p-2 ? 1.0 : 0.0, c = 2.0 + kd; /* sqrt 2 - 1 */
+    double nh = uh - kd, nl = ((-kd - nh) + uh) + ul;
+    double dh = c + uh, dl = ((c - dh) + uh) + ul;
+    return xpit__log_core(nh, nl, dh, dl, kd);
+}
+
+/* log1p(exp(-a)), a = |x|, as hi + lo; where e < 2^-865 it is e (1 - e/2 is 1), rounded once:
+   there e's low part would be lost to underflow if scaled before the sum. */
+XPIT_FUNC xpit__dd xpit__log1p_exp_neg(double a)
+{
+    xpit__ex e = xpit__exp_neg(-a);
+    xpit__dd L = xpit__log1p_dd((e.hi * e.s1) * 0x1p-1000, (e.lo * e.s1) * 0x1p-1000);
+    L.hi = a > 600.0 ? (e.hi * e.s1 + e.lo * e.s1) * 0x1p-1000 : L.hi;
+    L.lo = a > 600.0 ? 0.0 : L.lo;
+    return L;
+}
+
+XPIT_FUNC xpit__dd xpit__two_sum(double a, double b)
+{
+    xpit__dd r;
+    double s = a + b, bb = s - a;
+    r.hi = s;
+    r.lo = (a - (s - bb)) + (b - bb);
+    return r;
+}
+
+/* 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|); 0.65 ULP (0.75 where subnormal). */
+XPIT_FUNC double xpit_sigmoid(double x)
+{
+    double a = x < 0.0 ? -x : x;
+    xpit__ex e = xpit__exp_neg(-a);
+    double eh = (e.hi * e.s1) * 0x1p-1000, el = (e.lo * e.s1) * 0x1p-1000;
+    double dh = 1.0 + eh, dl = ((1.0 - dh) + eh) + el; /* 1 + e */
+    int pos = x >= 0.0;
+    double nh = pos ? 1.0 : e.hi, nl = pos ? 0.0 : e.lo; /* numerator unscaled: keeps e.lo */
+    double inv = 1.0 / dh;
+    double q = nh * inv;
+    double rho = fma(-q, dh, nh) + (nl - q * dl);      /* n - q d, the first part exactly */
+    q = fma(rho, inv, q);
+    return pos ? q : (q * e.s1) * 0x1p-1000;
+}
+
+/* sigmoid(x) sigmoid(-x) = e / (1 + e)^2, relative in both tails; 0.65 ULP (0.75 subnormal). */
+XPIT_FUNC double xpit_sigmoid_grad(double x)
+{
+    double a = x < 0.0 ? -x : x;
+    xpit__ex e = xpit__exp_neg(-a);
+    double eh = (e.hi * e.s1) * 0x1p-1000, el = (e.lo * e.s1) * 0x1p-1000;
+    double dh = 1.0 + eh, dl = ((1.0 - dh) + eh) + el;
+    double sh = dh * dh, sl = fma(dh, dh, -sh) + 2.0 * dh * dl; /* (1 + e)^2 */
+    double inv = 1.0 / sh;
+    double q = e.hi * inv;
+    double rho = fma(-q, sh, e.hi) + (e.lo - q * sl);
+    return (fma(rho, inv, q) * e.s1) * 0x1p-1000;
+}
+
+/* The backward pass from the forward output, exactly the reference's operations. */
+XPIT_FUNC double xpit_sigmoid_backward(double s, double g)
+{
+    double ds = s * (1.0 - s);
+    return g * ds;
+}
+
+/* max(x, 0) + log1p(e), the sum rounded once from a double-double; 0.65 ULP (0.75 subnormal). */
+XPIT_FUNC double xpit_softplus(double x)
+{
+    double a = x < 0.0 ? -x : x;
+    xpit__dd L = xpit__log1p_exp_neg(a);
+    xpit__dd s = xpit__two_sum(x > 0.0 ? x : 0.0, L.hi);
+    double r = s.hi + (s.lo + L.lo);
+    return (x > 700.0) | (x != x) ? x : r; /* +inf -> inf; -inf -> 0 through e = 0; NaN as it came */
+}
+
+/* min(x, 0) - log1p(e); 0.64 ULP; log_sigmoid(+inf) = +0.0 as the reference. */
+XPIT_FUNC double xpit_log_sigmoid(double x)
+{
+    double a = x < 0.0 ? -x : x;
+    xpit__dd L = xpit__log1p_exp_neg(a);
+    xpit__dd s = xpit__two_sum(x < 0.0 ? x : 0.0, -L.hi);
+    double r = s.hi + (s.lo - L.lo);
+    r = x > 700.0 ? 0.0 - L.hi : r;
+    return (x < -700.0) | (x != x) ? x : r; /* a NaN comes back as it came in, on every build */
+}
+
+/* Binary cross-entropy with logits, one element: |z| c + log1p(exp(-|z|)), c = 1 - t for
+   z >= 0 and t below; a zero c gives exactly 0 for the linear term even where |z| = inf. */
+XPIT_FUNC double xpit_bce(double z, double t)
+{
+    double a = z < 0.0 ? -z : z;
+    xpit__dd L = xpit__log1p_exp_neg(a);
+    double c = z >= 0.0 ? 1.0 - t : t;
+    double lin = c == 0.0 ? 0.0 : a * c;
+    xpit__dd s = xpit__two_sum(lin, L.hi);
+    double r = s.hi + (s.lo + L.lo);
+    double alin = lin < 0.0 ? -lin : lin;
+    return alin > 0x1.fffffffffffffp1023 ? lin + L.hi : r; /* an infinite term stays inf */
+}
+
+/* log(p / (1 - p)) = k ln 2 + 2 atanh((a - b) / (a + b)), a and b the mantissas of p and of
+   1 - p (a double-double) rescaled so that a / b is in [0.707, 1.414]; 0.56 ULP.
+   -inf at 0, inf at 1, NaN outside [0, 1] and for NaN. */
+XPIT_FUNC double xpit_logit(double p)
+{
+    double bh = 1.0 - p, bl = (1.0 - bh) - p;  /* 1 - p = bh + bl exactly for p <= 1 */
+    int sub = p < 0x1p-1022;
+    unsigned long long ua = xpit__u64(sub ? p * 0x1p64 : p), ub = xpit__u64(bh);
+    unsigned long long ea = (ua >> 52) & 0x7ffULL, eb = (ub >> 52) & 0x7ffULL;
+    double ma = xpit__f64((ua & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double sb = xpit__f64((2046ULL - eb) << 52); /* 2^-exponent(bh) */
+    double mb = bh * sb, mbl = bl * sb;
+    double kd = xpit__f64(XPIT__MAGIC_BITS + ea - eb) - XPIT__MAGIC - (sub ? 64.0 : 0.0);
+    int up = ma >= XPIT__SQRT2 * mb, dn = ma * XPIT__SQRT2 < mb;
+    mb = up ? 2.0 * mb : mb;
+    mbl = up ? 2.0 * mbl : mbl;
+    ma = dn ? 2.0 * ma : ma;
+    kd = kd + (up ? 1.0 : 0.0) - (dn ? 1.0 : 0.0);
+    xpit__dd d = xpit__two_sum(ma, mb);
+    xpit__dd L = xpit__log_core(ma - mb, -mbl, d.hi, d.lo + mbl, kd); /* ma - mb is exact */
+    double r = L.hi + L.lo;
+    r = p == 0.0 ? -XPIT__INF : r;
+    r = p == 1.0 ? XPIT__INF : r;
+    return ((p >= 0.0) & (p <= 1.0)) ? r : XPIT__NAN;
+}
+
+/* ---- float32: computed in double with shorter polynomials, rounded once ---- */
+
+/* exp(y) for y in [-200, 0] (or NaN), relative error below 2^-34 (normal range: no split). */
+XPIT_FUNC double xpit__expf_neg(double y)
+{
+    double yc = (y < -200.0) ? -200.0 : y;
+    double t = yc * XPIT__LOG2E + XPIT__MAGIC;
+    double kd = t - XPIT__MAGIC;
+    double r = fma(-kd, XPIT__LN2HI, yc);
+    r = fma(-kd, XPIT__LN2LO, r);
+    double q = 0x1.9f077abe59c83p-13;
+    q = fma(q, r, 0x1.6d8e6da5b2cf7p-10);
+    q = fma(q, r, 0x1.1112736b2b9cbp-7);
+    q = fma(q, r, 0x1.55548c4773e4dp-5);
+    q = fma(q, r, 0x1.555554401414ep-3);
+    q = fma(q, r, 0x1.0000003ac8951p-1);
+    q = fma(q, r, 1.0);
+    q = fma(q, r, 1.0);
+    return q * xpit__f64((xpit__u64(t) + (1023ULL - XPIT__MAGIC_BITS)) << 52);
+}
+
+/* 2 atanh(s) for |s| <= 0.172, relative error below 2^-37. */
+XPIT_FUNC double xpit__atanh2f(double s)
+{
+    double z = s * s;
+    double P = 0x1.e38be24ff9aedp-3;
+    P = fma(P, z, 0x1.24351aadeba2cp-2);
+    P = fma(P, z, 0x1.999a88b1026eep-2);
+    P = fma(P, z, 0x1.555554f635abcp-1);
+    return fma(z * s, P, 2.0 * s);
+}
+
+/* log1p(e) for e in [0, 1] (or NaN): k ln 2 + 2 atanh((e - k) / (2 + k + e)), k = [1 + e >= sqrt 2]. */
+XPIT_FUNC double xpit__log1pf(double e)
+{
+    double kd = e >= 0x1.a827999fcef32p-2 ? 1.0 : 0.0;
+    return fma(kd, XPIT__LN2HI, xpit__atanh2f((e - kd) / ((2.0 + kd) + e)));
+}
+
+XPIT_FUNC float xpit_sigmoidf(float x)
+{
+    double xd = (double)x, a = xd < 0.0 ? -xd : xd;
+    double e = xpit__expf_neg(-a);
+    return (float)((xd >= 0.0 ? 1.0 : e) / (1.0 + e));
+}
+
+XPIT_FUNC float xpit_sigmoid_gradf(float x)
+{
+    double xd = (double)x, a = xd < 0.0 ? -xd : xd;
+    double e = xpit__expf_neg(-a), d = 1.0 + e;
+    return (float)(e / (d * d));
+}
+
+XPIT_FUNC float xpit_softplusf(float x)
+{
+    double xd = (double)x, a = xd < 0.0 ? -xd : xd;
+    double L = xpit__log1pf(xpit__expf_neg(-a));
+    return (float)((xd > 0.0 ? xd : 0.0) + L);
+}
+
+XPIT_FUNC float xpit_log_sigmoidf(float x)
+{
+    double xd = (double)x, a = xd < 0.0 ? -xd : xd;
+    double L = xpit__log1pf(xpit__expf_neg(-a));
+    return (float)((xd < 0.0 ? xd : 0.0) - L) + 0.0f; /* -0.0 -> +0.0 as the reference */
+}
+
+/* logit(p) = k ln 2 + 2 atanh((a - b) / (a + b)) with a, b the mantissas of p and 1 - p (both
+   exact in double for float p >= 2^-29; the rounding of 1 - p below is relative 2^-53). */
+XPIT_FUNC float xpit_logitf(float p)
+{
+    double pd = (double)p, b = 1.0 - pd;
+    unsigned long long ua = xpit__u64(pd), ub = xpit__u64(b);
+    double ma = xpit__f64((ua & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double mb = xpit__f64((ub & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double kd = xpit__f64(XPIT__MAGIC_BITS + ((ua >> 52) & 0x7ffULL) - ((ub >> 52) & 0x7ffULL)) - XPIT__MAGIC;
+    int up = ma >= XPIT__SQRT2 * mb, dn = ma * XPIT__SQRT2 < mb;
+    mb = up ? 2.0 * mb : mb;
+    ma = dn ? 2.0 * ma : ma;
+    kd = kd + (up ? 1.0 : 0.0) - (dn ? 1.0 : 0.0);
+    double r = fma(kd, XPIT__LN2HI, xpit__atanh2f((ma - mb) / (ma + mb)));
+    r = pd == 0.0 ? -XPIT__INF : r;
+    r = pd == 1.0 ? XPIT__INF : r;
+    return (float)(((pd >= 0.0) & (pd <= 1.0)) ? r : XPIT__NAN);
+}
+
+#endif /* XPIT_FAMILY_H */

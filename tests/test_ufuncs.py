@@ -1,0 +1,407 @@
+"""The compiled NumPy ufuncs, :mod:`xpit.ufuncs`.
+
+They are real ufuncs (``out=``, ``where=``, broadcasting, casting), keep float16, float32
+and float64, agree with the reference formulas of :mod:`xpit.kernels.reference`, round float16 and
+float32 once from float64, give the same bits on every CPU path this machine has, raise no
+floating-point warnings and release the GIL. Skipped when the extension was not built.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from xpit.kernels import reference as array_api
+
+try:
+    from xpit import ufuncs
+    from xpit.kernels import _ufuncs
+except ImportError as exc:  # pragma: no cover - only without a C build
+    pytest.skip(f"xpit.kernels._ufuncs is not built ({exc})", allow_module_level=True)
+
+UNARY = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
+BINARY = ["sigmoid_backward", "bce_with_logits"]
+DTYPES = [np.float16, np.float32, np.float64]
+SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 0.25, 2.0, 1e-300, 5e-324,
+            -5e-324, 88.0, 89.0, -88.0, -89.0, 103.0, -104.0, 709.0, 710.0, -709.0, -710.0,
+            -745.0, -746.0, 745.0, 36.0, 37.0, -37.0, 1000.0, -1000.0, 1e300, -1e300]
+N = 10**6
+
+
+def _references() -> dict[str, Callable[..., np.ndarray]]:
+    k = array_api
+    return {
+        "sigmoid": lambda x: k.sigmoid(np, x),
+        "sigmoid_grad": lambda x: k.sigmoid_grad(np, x),
+        "log_sigmoid": lambda x: k.log_sigmoid(np, x),
+        "softplus": lambda x: k.softplus(np, x),
+        "logit": lambda p: k.logit(np, p),
+        "sigmoid_backward": lambda s, g: k.sigmoid_backward(np, s, g),
+        "bce_with_logits": lambda z, t: k.binary_cross_entropy_with_logits(np, z, t, "none"),
+    }
+
+
+REFERENCE = _references()
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Units in the last place between two arrays of one float dtype, as float64.
+
+    +0 and -0 are one point; NaN against NaN is 0, NaN against a number is inf.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype
+    signed = {2: np.int16, 4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    low = np.iinfo(signed).min
+
+    def ordered(v: np.ndarray) -> np.ndarray:  # sign-magnitude -> a monotonic integer scale
+        i = v.view(signed).astype(np.int64)
+        return np.where(i < 0, np.int64(low) - i, i)
+
+    ia, ib = ordered(a), ordered(b)
+    same_side = (ia >= 0) == (ib >= 0)  # then ia - ib cannot overflow
+    exact = np.abs(np.where(same_side, ia - ib, 0)).astype(np.float64)
+    d = np.where(same_side, exact, np.abs(ia.astype(np.float64) - ib.astype(np.float64)))
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return np.where(nan_a & nan_b, 0.0, np.where(nan_a | nan_b, np.inf, d))
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and np.array_equal(
+        a.view(_UINT[a.dtype.itemsize]), b.view(_UINT[b.dtype.itemsize])
+    )
+
+
+def equal_or_both_nan(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equal, except that any NaN matches any NaN (casts may differ in NaN payloads)."""
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b)) and same_bits(a[~nan], b[~nan]))
+
+
+def inputs(name: str, dtype: type, n: int = N, seed: int = 0) -> np.ndarray:
+    """Random bit patterns (every exponent, NaN and inf included), the function's domain
+    drawn uniformly, and the special points."""
+    rng = np.random.default_rng(seed)
+    if dtype is np.float16:  # all of them
+        return np.arange(2**16, dtype=np.uint16).view(np.float16)
+    uint = _UINT[np.dtype(dtype).itemsize]
+    q = n // 4
+    patterns = rng.integers(0, np.iinfo(uint).max, 2 * q, dtype=uint, endpoint=True)
+    if name == "logit":
+        domain = [rng.random(q), np.exp(-rng.uniform(0.0, 745.0, q))]
+    else:
+        domain = [rng.uniform(-800.0, 800.0, q), rng.uniform(-40.0, 40.0, q)]
+    with np.errstate(over="ignore"):  # float64 -> float32 casts overflow to inf
+        return np.concatenate([patterns.view(dtype), *(d.astype(dtype) for d in domain),
+                               np.array(SPECIALS).astype(dtype)])
+
+
+def pairs(name: str, dtype: type, n: int = N, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    uint = _UINT[np.dtype(dtype).itemsize]
+    h = n // 2
+    a_bits = rng.integers(0, np.iinfo(uint).max, h, dtype=uint, endpoint=True).view(dtype)
+    b_bits = rng.integers(0, np.iinfo(uint).max, h, dtype=uint, endpoint=True).view(dtype)
+    if name == "sigmoid_backward":  # s in [0, 1], any gradient
+        a = rng.random(h)
+        b = rng.standard_normal(h) * np.exp2(rng.integers(-30, 30, h))
+    else:  # logits anywhere, targets in [0, 1]
+        a = rng.uniform(-800.0, 800.0, h) * rng.choice([1e-6, 1e-2, 1.0], h)
+        b = rng.random(h)
+    with np.errstate(over="ignore"):
+        return (np.concatenate([a_bits, a.astype(dtype)]),
+                np.concatenate([b_bits, b.astype(dtype)]))
+
+
+def quiet(f: Callable[..., np.ndarray], *args: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):  # the reference's NumPy operations may warn
+        return f(*args)
+
+
+@pytest.fixture
+def cpu_path() -> Iterator[Callable[[str], None]]:
+    """Switch the CPU path for one test; the one chosen at import comes back afterwards."""
+    chosen = _ufuncs._get_path()
+    yield lambda name: _ufuncs._set_path(name)
+    _ufuncs._set_path(chosen)
+
+
+# --- they are ufuncs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_real_ufuncs(name: str) -> None:
+    f = getattr(ufuncs, name)
+    assert isinstance(f, np.ufunc)
+    assert f is getattr(_ufuncs, name)
+    assert f.__name__ == name
+    nin = 1 if name in UNARY else 2
+    assert (f.nin, f.nout) == (nin, 1)
+    assert f.types == [c * nin + "->" + c for c in "efd"]
+    doc = f.__doc__
+    assert doc.startswith(f"{name}({'x' if nin == 1 else 'x1, x2'}, /, out=None, *, where=True")
+    assert "Returns" in doc and "Accuracy" in doc
+
+
+def test_public_module() -> None:
+    assert sorted(ufuncs.__all__) == sorted(UNARY + BINARY)
+    assert dir(ufuncs) == ufuncs.__all__
+
+
+def test_import_xpit_does_not_load_the_extension() -> None:
+    code = "import sys, xpit; print('xpit.kernels._ufuncs' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_dtype_kept(name: str, dtype: type) -> None:
+    f = getattr(ufuncs, name)
+    args = [np.linspace(0.0, 1.0, 5, dtype=dtype)] * f.nin
+    assert f(*args).dtype == dtype
+    assert type(f(*(a[1] for a in args))) is dtype  # a scalar in, a scalar of that dtype out
+
+
+def test_integers_follow_numpy_type_resolution() -> None:
+    # As for np.exp and scipy.special: the first loop that the input casts to safely.
+    assert ufuncs.sigmoid(np.arange(3)).dtype == np.float64
+    assert ufuncs.sigmoid(3).dtype == np.float64
+    for dtype in (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint64):
+        x = np.ones(3, dtype=dtype)
+        assert ufuncs.sigmoid(x).dtype == np.exp(x).dtype  # int8 -> float16, int16 -> float32
+    assert ufuncs.bce_with_logits(np.float32(1), 1).dtype == np.float32  # NEP 50: weak int
+
+
+def test_out_where_broadcasting() -> None:
+    x = np.linspace(-5.0, 5.0, 12).reshape(3, 4)
+    expected = ufuncs.sigmoid(x)
+    out = np.full_like(x, -1.0)
+    assert ufuncs.sigmoid(x, out=out) is out
+    assert same_bits(out, expected)
+    mask = x > 0
+    out = np.full_like(x, -1.0)
+    ufuncs.sigmoid(x, out=out, where=mask)
+    assert same_bits(out[mask], expected[mask]) and np.all(out[~mask] == -1.0)
+    y = x.copy()
+    ufuncs.sigmoid(y, out=y)  # in place
+    assert same_bits(y, expected)
+    s, g = np.linspace(0.0, 1.0, 4), np.arange(3.0)[:, None]
+    result = ufuncs.sigmoid_backward(s, g)
+    assert result.shape == (3, 4)
+    assert same_bits(result, ufuncs.sigmoid_backward(*np.broadcast_arrays(s, g)))
+    out16 = np.empty(12, dtype=np.float16)
+    ufuncs.softplus(x.ravel(), out=out16)  # float64 -> float16 is a same_kind cast
+    assert same_bits(out16, ufuncs.softplus(x.ravel()).astype(np.float16))
+
+
+def test_casting_errors() -> None:
+    x = np.ones(3)
+    with pytest.raises(TypeError):  # float -> int is not same_kind
+        ufuncs.sigmoid(x, out=np.empty(3, dtype=np.int64))
+    with pytest.raises(TypeError):
+        ufuncs.sigmoid(x, out=np.empty(3, dtype=np.float32), casting="safe")
+    with pytest.raises(TypeError):  # no complex loop
+        ufuncs.sigmoid(np.ones(3, dtype=np.complex128))
+    with pytest.raises(ValueError):
+        ufuncs.bce_with_logits(np.ones(3), np.ones(4))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_zero_d_and_empty(dtype: type) -> None:
+    x0 = np.array(0.0, dtype=dtype)
+    r = ufuncs.sigmoid(x0)
+    assert type(r) is dtype and r == 0.5
+    out = np.empty((), dtype=dtype)
+    assert ufuncs.logit(np.array(0.5, dtype=dtype), out=out) is out and out == 0.0
+    for shape in [(0,), (3, 0)]:
+        e = ufuncs.softplus(np.empty(shape, dtype=dtype))
+        assert e.shape == shape and e.dtype == dtype
+        assert ufuncs.bce_with_logits(np.empty(shape, dtype=dtype), 1.0).shape == shape
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_strides(name: str, dtype: type) -> None:
+    """Strided, reversed, transposed, broadcast and unaligned input give the contiguous bits."""
+    f = getattr(ufuncs, name)
+    rng = np.random.default_rng(5)
+    base = rng.uniform(-30.0, 30.0, 3001) if name != "logit" else rng.random(3001)
+    base = base.astype(dtype)
+    other = rng.random(3001).astype(dtype)
+    views = [base[::3], base[::-1], base[-2::-7], base[:3000].reshape(60, 50).T]
+    raw = np.empty(base.nbytes + 1, dtype=np.uint8)[1:]  # misaligned by one byte
+    unaligned = raw.view(dtype)
+    unaligned[:] = base
+    views.append(unaligned)
+    for v in views:
+        args = (v,) if f.nin == 1 else (v, other[: v.shape[-1]])
+        contiguous = [np.ascontiguousarray(a) for a in args]
+        assert same_bits(quiet(f, *args), quiet(f, *contiguous))
+    if f.nin == 2:  # a scalar broadcast along (stride 0)
+        assert same_bits(f(base, dtype(0.25)), f(base, np.full_like(base, 0.25)))
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_float64_matches_reference(name: str) -> None:
+    """Within 2 ULP of xpit's reference formulas (the reference itself is up to ~2 ULP off
+    in places where the header's extra precision is not)."""
+    x = inputs(name, np.float64)
+    d = ulp_distance(quiet(getattr(ufuncs, name), x), quiet(REFERENCE[name], x))
+    assert d.max() <= 2, (d.max(), x[np.argmax(d)])
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_float64_matches_reference_binary(name: str) -> None:
+    a, b = pairs(name, np.float64)
+    if name == "bce_with_logits":  # targets outside [0, 1] cancel, in any formula
+        a, b = a[(b >= 0) & (b <= 1)], b[(b >= 0) & (b <= 1)]
+    got, want = quiet(getattr(ufuncs, name), a, b), quiet(REFERENCE[name], a, b)
+    if name == "sigmoid_backward":  # the same three IEEE operations
+        assert equal_or_both_nan(got, want)
+    else:
+        d = ulp_distance(got, want)
+        assert d.max() <= 2, (d.max(), a[np.argmax(d)], b[np.argmax(d)])
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_float32_rounded_once(name: str) -> None:
+    f = getattr(ufuncs, name)
+    x = inputs(name, np.float32)
+    with np.errstate(all="ignore"):  # signalling NaNs raise "invalid" in the casts
+        once = f(x.astype(np.float64)).astype(np.float32)
+        assert ulp_distance(f(x), once).max() <= 1
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_float16_rounded_once_exhaustive(name: str) -> None:
+    """All 65,536 float16 inputs: exactly the float64 result rounded once by NumPy's cast
+    (this checks the loops' own half <-> double conversions)."""
+    f = getattr(ufuncs, name)
+    x = inputs(name, np.float16)
+    with np.errstate(all="ignore"):
+        assert equal_or_both_nan(f(x), f(x.astype(np.float64)).astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_rounded_once(name: str, dtype: type) -> None:
+    """Two inputs go through the float64 function and are rounded once: exact, including
+    float16 results in the subnormal range and at the overflow threshold."""
+    f = getattr(ufuncs, name)
+    a, b = pairs(name, dtype)
+    with np.errstate(all="ignore"):
+        once = f(a.astype(np.float64), b.astype(np.float64)).astype(dtype)
+        assert equal_or_both_nan(f(a, b), once)
+
+
+def test_special_values() -> None:
+    inf, nan = np.inf, np.nan
+    x = np.array([-inf, -1000.0, 0.0, 1000.0, inf, nan])
+    assert np.array_equal(ufuncs.sigmoid(x), [0, 0, 0.5, 1, 1, nan], equal_nan=True)
+    assert np.array_equal(ufuncs.sigmoid_grad(x), [0, 0, 0.25, 0, 0, nan], equal_nan=True)
+    assert np.array_equal(ufuncs.softplus(x), [0, 0, np.log(2), 1000, inf, nan],
+                          equal_nan=True)
+    assert np.array_equal(ufuncs.log_sigmoid(x), [-inf, -1000, -np.log(2), 0, 0, nan],
+                          equal_nan=True)
+    p = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, nan, -inf, inf])
+    assert np.array_equal(ufuncs.logit(p), [nan, -inf, 0, inf, nan, nan, nan, nan],
+                          equal_nan=True)
+    z = np.array([inf, -inf, inf, 1000.0, -1000.0])
+    t = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    assert np.array_equal(ufuncs.bce_with_logits(z, t), [0, 0, inf, 0, 1000])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_no_floating_point_warnings(name: str, dtype: type) -> None:
+    f = getattr(ufuncs, name)
+    with np.errstate(all="ignore"):
+        x = np.array([*SPECIALS, -2.0, 3.0, 1e-310, -1e-310]).astype(dtype)
+        positive = x > 0
+    with np.errstate(all="raise"):
+        if f.nin == 1:
+            f(x)
+            f(x[::-1].copy(), where=positive, out=np.zeros_like(x))
+            f(x[::2])
+        else:
+            f(x, x[::-1])
+            f(x[:, None], x[None, :])
+            f(x, dtype(0.5))
+
+
+# --- CPU paths ------------------------------------------------------------------------------
+
+
+def test_cpu_path_reporting(cpu_path: Callable[[str], None]) -> None:
+    paths = _ufuncs._available_paths()
+    assert paths[0] == "baseline" and _ufuncs._get_path() == paths[-1]  # the best is chosen
+    assert isinstance(_ufuncs.cpu_path, str) and _ufuncs.cpu_path.startswith(paths[-1])
+    cpu_path("baseline")
+    assert _ufuncs._get_path() == "baseline" and _ufuncs.cpu_path.startswith("baseline")
+    with pytest.raises(ValueError, match="Invalid CPU path"):
+        cpu_path("avx9000")
+    assert _ufuncs._get_path() == "baseline"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], None]) -> None:
+    """Every CPU path available here gives the baseline's bits (10^6 inputs, all float16).
+
+    Except in NaN payloads and NaN signs: IEEE leaves open which operand's NaN an operation
+    returns, and the compiler may swap the operands of + and *, differently per variant.
+    """
+    paths = _ufuncs._available_paths()
+    if len(paths) == 1:
+        pytest.skip(f"only the {paths[0]} path exists on this machine")
+    f = getattr(ufuncs, name)
+    args = (inputs(name, dtype),) if f.nin == 1 else pairs(name, dtype)
+    results = {}
+    for path in paths:
+        cpu_path(path)
+        results[path] = quiet(f, *args)
+    for path in paths[1:]:
+        assert equal_or_both_nan(results[path], results["baseline"]), path
+
+
+# --- threads ---------------------------------------------------------------------------------
+
+
+def test_gil_released() -> None:
+    """The main thread runs Python while another thread is inside a ufunc call: NumPy drops
+    the GIL around loops that need no Python objects. No timing thresholds: with the GIL held
+    no main-thread timestamp could fall strictly inside a call."""
+    x = np.linspace(-20.0, 20.0, 2_000_000)
+    out = np.empty_like(x)
+    calls: list[tuple[float, float]] = []
+    ticks: list[float] = []
+    started = threading.Event()
+
+    def work() -> None:
+        started.set()
+        for _ in range(20):
+            t0 = time.perf_counter()
+            ufuncs.softplus(x, out=out)
+            calls.append((t0, time.perf_counter()))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    tick = np.array(ticks)
+    inside = sum(int(np.count_nonzero((tick > t0) & (tick < t1))) for t0, t1 in calls)
+    assert inside > 0
