@@ -32,6 +32,7 @@ def clean_backend_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     only, and the fallback warning not yet shown."""
     monkeypatch.delenv(_config.ENV_VAR, raising=False)
     monkeypatch.setattr(_config, "_environment", _config._UNREAD)  # read XPIT_BACKEND anew
+    monkeypatch.setattr(_config, "host_default", False)  # known again once it is read
     monkeypatch.setattr(_dispatch, "_fallback_warned", False)
     monkeypatch.setattr(_registry, "_BACKENDS", dict(_registry._BACKENDS))
     xpit.set_backend(None)
@@ -46,5 +47,6 @@ def backend_env(monkeypatch: pytest.MonkeyPatch):
     def set_variable(value: str) -> None:
         monkeypatch.setenv(_config.ENV_VAR, value)
         monkeypatch.setattr(_config, "_environment", _config._UNREAD)
+        monkeypatch.setattr(_config, "host_default", False)
 
     return set_variable

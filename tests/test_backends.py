@@ -401,3 +401,34 @@ def test_without_the_compiled_kernels_numpy_falls_back_to_the_reference_with_one
     assert values == "True float64 float32"
     assert info.startswith("not available (ModuleNotFoundError(")
     assert ufuncs_error.startswith("xpit.ufuncs needs the compiled extension")
+
+
+def test_the_small_input_lane_follows_every_switch(backend_env):
+    """Python floats and small arrays skip the dispatcher only while host data surely goes
+    to NumPy: a use_backend block, set_backend and XPIT_BACKEND each close that lane."""
+    moved = []
+
+    def to_device(a):
+        moved.append(np.shape(a))
+        return np.array(a)
+
+    xpit.register_backend(xpit.Backend(
+        name="host-copy", array_types=(), namespace=lambda a: np,
+        probe=lambda: (True, "always"), to_device=to_device, to_host=np.asarray,
+        version=lambda: "1"))
+    small = np.array([0.5, 1.5])
+    xpit.sigmoid(0.5), xpit.sigmoid(small)
+    assert moved == []
+    with xpit.use_backend("host-copy"):
+        xpit.sigmoid(0.5), xpit.sigmoid(small)
+    assert moved == [(), (2,)]
+    xpit.sigmoid(0.5)
+    assert len(moved) == 2  # the block is closed: the lane again
+    xpit.set_backend("host-copy")
+    xpit.sigmoid(0.5)
+    xpit.set_backend(None)
+    xpit.sigmoid(0.5)
+    assert len(moved) == 3
+    backend_env("host-copy")
+    xpit.sigmoid(small)
+    assert len(moved) == 4

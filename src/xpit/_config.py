@@ -77,6 +77,14 @@ _UNREAD = Selection("", strict=False, source="")
 _environment: Selection | None = _UNREAD  # XPIT_BACKEND, parsed at first need
 _open_blocks = 0  # use_backend blocks open in any thread or task: host_is_default's shortcut
 _open_blocks_lock = threading.Lock()
+# True only while host data surely goes to NumPy by default (the variable read and unset,
+# no set_backend, no use_backend block open): the small-input lane reads just this.
+host_default = False
+
+
+def _refresh() -> None:
+    global host_default
+    host_default = _open_blocks == 0 and _process is None and _environment is None
 
 
 def _from_environment() -> Selection | None:
@@ -86,6 +94,7 @@ def _from_environment() -> Selection | None:
         # An invalid value raises here, and again at every call, until it is fixed.
         _environment = (Selection(normalize(raw, what=ENV_VAR), strict=False, source=ENV_VAR)
                         if raw.strip() else None)
+        _refresh()
     return _environment
 
 
@@ -134,11 +143,9 @@ def set_backend(name: str | None, *, strict: bool = False) -> None:
     >>> xpit.set_backend(None)
     """
     global _process
-    if name is None:
-        _process = None
-        return
-    _process = Selection(normalize(name, what="xpit.set_backend()"), strict=bool(strict),
-                         source="set_backend()")
+    _process = None if name is None else Selection(
+        normalize(name, what="xpit.set_backend()"), strict=bool(strict), source="set_backend()")
+    _refresh()
 
 
 @contextmanager
@@ -160,9 +167,11 @@ def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
                                    source="use_backend()"))
     with _open_blocks_lock:
         _open_blocks += 1
+        _refresh()
     try:
         yield
     finally:
         _context.reset(token)
         with _open_blocks_lock:
             _open_blocks -= 1
+            _refresh()

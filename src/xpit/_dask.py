@@ -1,53 +1,34 @@
 """Dask arrays: the family mapped over the blocks with ``map_blocks``, lazily.
 
-Each block is computed by its own library (NumPy blocks by NumPy's fast path,
-CuPy blocks on their GPU), through the same public code path as an eager call,
-so ``.compute()`` equals the NumPy result bit for bit. Dask is imported only
-here, and only when a Dask array arrives.
+The caller (:mod:`xpit._family`) hands in the function to run on each block,
+so every block is computed by its own library through the same public code
+path as an eager call (NumPy blocks by the compiled ufuncs, CuPy blocks on
+their GPU), and ``.compute()`` equals the NumPy result bit for bit. Dask is
+imported only here, and only when a Dask array arrives; this module imports
+nothing else of xpit.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 
-
-def _block_backend(block: Any) -> str | None:
-    # A NumPy block belongs to the Dask array, not to the host-data selection:
-    # it is computed by NumPy even where XPIT_BACKEND=cupy.
-    return "numpy" if isinstance(block, np.ndarray) else None
-
-
-def _unary_block(func: str, block: Any) -> Any:
-    from xpit._family import elementwise
-
-    return elementwise(func, block, _block_backend(block))
-
-
-def _binary_block(func: str, options: dict, a: Any, b: Any) -> Any:
-    import xpit
-
-    return getattr(xpit, func)(a, b, backend=_block_backend(a), **options)
-
-
-def map_elementwise(func: str, a: Any, dtype: Any) -> Any:
-    """``func`` over the blocks of one Dask array, as a lazy Dask array of ``dtype``."""
+def map_elementwise(block_fn: Callable[[Any], Any], a: Any, dtype: Any) -> Any:
+    """``block_fn`` over the blocks of one Dask array, as a lazy Dask array of ``dtype``."""
     import dask.array as da
 
-    return da.map_blocks(partial(_unary_block, func), a, dtype=dtype,
+    return da.map_blocks(block_fn, a, dtype=dtype,
                          meta=da.utils.meta_from_array(a, dtype=dtype))
 
 
-def map_binary(func: str, a: Any, b: Any, dtype: Any, options: dict) -> Any:
-    """A two-array function over aligned blocks; a reduction is then done by Dask."""
+def map_binary(block_fn: Callable[[Any, Any], Any], a: Any, b: Any, dtype: Any,
+               reduction: str | None) -> Any:
+    """An elementwise two-array ``block_fn`` over aligned blocks, then Dask's reduction."""
     import dask.array as da
 
     b = b.rechunk(a.chunks)  # blocks pair up one to one
-    reduction = options.get("reduction")
-    blockwise = dict(options, reduction="none") if reduction else options
-    result = da.map_blocks(partial(_binary_block, func, blockwise), a, b, dtype=dtype,
+    result = da.map_blocks(block_fn, a, b, dtype=dtype,
                            meta=da.utils.meta_from_array(a, dtype=dtype))
     if reduction == "sum":
         return result.sum()

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from xpit import _config
 from xpit._backends import cupy as cupy_backend
 from xpit._backends import numpy as numpy_backend
 from xpit._chunks import CPU_CHUNK_BYTES, usable_cores
+from xpit._compute import chunked_reference, compute_array, run_reference
 from xpit._config import host_is_default
 from xpit._dispatch import Route, resolve
 from xpit._dtypes import float_dtypes
@@ -32,34 +34,20 @@ ELEMENTWISE = {"sigmoid": "x", "sigmoid_grad": "x", "log_sigmoid": "x", "softplu
                "logit": "p", "sigmoid_backward": "s"}
 
 
-def _run_reference(route: Route, kernel: Callable[..., Array], arrays: list[Array],
-               work: Any, out_dtype: Any, **options: Any) -> Array:
-    """Run an array-API kernel: on the arrays' own library, or on the backend computing
-    host data (moved there and back)."""
-    backend, xp = route.backend, route.xp
-    # The kernels never overflow, but a result in the subnormal range raises
-    # NumPy's underflow flag, and logit outside [0, 1] its invalid flag: neither
-    # is an error here, so a caller's np.errstate(all="raise") must not see them.
-    with np.errstate(all="ignore"):
-        if backend is not None and backend.name != "numpy":
-            arrays = [backend.to_device(a) for a in arrays]
-            xp = backend.namespace(arrays[0])
-        y = kernel(xp, *(xp.astype(a, work, copy=False) for a in arrays), **options)
-        y = xp.astype(y, out_dtype, copy=False)
-        if backend is not None and backend.name != "numpy":
-            y = backend.to_host(y)
-    return y
+def _block_backend(block: Array) -> str | None:
+    # A NumPy block belongs to the Dask array, not to the host-data selection:
+    # it is computed by NumPy even where XPIT_BACKEND=cupy.
+    return "numpy" if isinstance(block, np.ndarray) else None
 
 
-def compute_array(route: Route, func: str, a: Array, work: Any, out_dtype: Any) -> Array:
-    """``func(a)`` for an array that NumPy's fast path does not take: one fused kernel on
-    CuPy (for a CuPy array, or host data sent to the GPU and back), else the array-API
-    kernel in the array's own library."""
-    if route.name == "cupy" and str(a.dtype) in cupy_backend.FUSED_DTYPES:
-        if route.backend is None:
-            return cupy_backend.fused(func, a)
-        return route.backend.to_host(cupy_backend.fused(func, route.backend.to_device(a)))
-    return _run_reference(route, getattr(reference, func), [a], work, out_dtype)
+def _dask_block(func: str, block: Array) -> Array:
+    """One block of a Dask array, through the eager code path (picklable for clusters)."""
+    return elementwise(func, block, _block_backend(block))
+
+
+def _dask_binary_block(func: str, options: dict, a: Array, b: Array) -> Array:
+    """One pair of blocks, through the public two-array function of that name."""
+    return globals()[func](a, b, backend=_block_backend(a), **options)
 
 
 def _check_out(func: str, out: Array, x: Array, dtype: Any, route: Route) -> None:
@@ -107,7 +95,7 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
 
         if out is not None:
             raise ValueError(f"xpit.{name}: out= is not supported for Dask arrays, which are lazy")
-        return _dask.map_elementwise(func, a, out_dtype)
+        return _dask.map_elementwise(functools.partial(_dask_block, func), a, out_dtype)
     if out is not None:
         _check_out(name, out, a, out_dtype, route)
     backend_rec = route.backend
@@ -121,9 +109,7 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
         if advance is not None:
             advance(a.size)
         return route.finish(y)
-    from xpit import batch
-
-    return batch.chunked_reference(func, route, a, out, out_dtype, work, chunk_size, advance)
+    return chunked_reference(func, route, a, out, out_dtype, work, chunk_size, advance)
 
 
 def _small_inputs_first(func: F) -> F:
@@ -144,7 +130,7 @@ def _small_inputs_first(func: F) -> F:
         nonlocal ufunc
         if backend is None and (type(x) is float or (
                 type(x) is np.ndarray and (x.dtype is f64 or x.dtype is f32)
-                and x.size <= small)) and host_is_default():
+                and x.size <= small)) and (_config.host_default or host_is_default()):
             if ufunc is None:
                 module = numpy_backend.compiled()[0]
                 if module is None:  # not built: the reference, through the dispatcher
@@ -172,7 +158,10 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
     if route.name == "dask.array":
         from xpit import _dask
 
-        return _dask.map_binary(func, a, b, out, options)
+        reduction = options.get("reduction")
+        blockwise = dict(options, reduction="none") if reduction else options
+        block_fn = functools.partial(_dask_binary_block, func, blockwise)
+        return _dask.map_binary(block_fn, a, b, out, reduction)
     compiled_name = _COMPILED.get(func, func)
     module = numpy_backend.compiled()[0]
     if route.name == "numpy" and module is not None:
@@ -182,7 +171,7 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
         y = cupy_backend.fused(compiled_name, *(to_device(xp.astype(v, out, copy=False))
                                                 for v in (a, b)))
     else:
-        return route.finish(_run_reference(route, kernel, [a, b], work, out, **options))
+        return route.finish(run_reference(route, kernel, [a, b], work, out, **options))
     if "reduction" in options:
         with np.errstate(all="ignore"):  # an empty mean is 0 / 0 = NaN, without a warning
             y = reference.reduce_loss(route.backend.namespace(y) if route.backend else xp, y,

@@ -3,9 +3,11 @@
 
 Recipe: each input is an exact binary float, converted to ``mpmath.mpf`` without
 rounding; the function is evaluated at 128 bits (75 more than float64 has, far
-more than any cancellation below costs); the exact value is stored as a
-double-double ``hi + lo`` so that float64 results are measured to a small
-fraction of an ULP, not to the reference's own half-ULP rounding.
+more than any cancellation below costs); the exact value is stored as ``hi``,
+its float64 rounding, and ``lo``, the rest ``exact - hi`` in float64 ULPs of
+``hi``, so that float64 results are measured to a small fraction of an ULP, not
+to the reference's own half-ULP rounding, and that also where the rest is far
+below the smallest subnormal (a result near 1e-308 whose rest would underflow).
 
 Inputs are generated here from fixed seeds and fixed threshold points; nothing
 is read from disk, so the data and the recipe sit side by side.
@@ -52,7 +54,8 @@ def _special(name: str, x: float) -> float | None:
 
 
 def reference(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact ``name(x)`` as a double-double ``(hi, lo)``; ``x`` is converted to float64."""
+    """The exact ``name(x)`` as ``(hi, lo)``: its float64 rounding and the rest in float64
+    ULPs of ``hi`` (see the module docstring); ``x`` is converted to float64."""
     fn = MP_FUNCTIONS[name]
     with np.errstate(invalid="ignore"):  # signalling NaNs become quiet ones
         flat = np.asarray(x, dtype=np.float64).ravel()
@@ -67,8 +70,13 @@ def reference(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             exact = fn(mpmath.mpf(v))
             hi[i] = float(exact)
             if np.isfinite(hi[i]):
-                lo[i] = float(exact - mpmath.mpf(hi[i]))
+                lo[i] = float((exact - mpmath.mpf(hi[i])) / mpmath.mpf(_ulp64(hi[i])))
     return hi.reshape(np.shape(x)), lo.reshape(np.shape(x))
+
+
+def _ulp64(value: float) -> float:
+    """The float64 ULP at ``value`` (the subnormal spacing below the smallest normal)."""
+    return float(np.spacing(np.float64(abs(value)))) if value else 2.0**-1074
 
 
 # (mantissa bits, smallest normal) for the dtypes NumPy has no finfo for.
@@ -94,7 +102,10 @@ def ulp_error(actual: np.ndarray, hi: np.ndarray, lo: np.ndarray, dtype: np.dtyp
         magnitude = np.abs(hi)
         exponent = np.floor(np.log2(np.maximum(magnitude, smallest_normal)))
         ulp = np.exp2(exponent - nmant)
-        err = np.abs((a - hi) - lo) / ulp
+        # The float64 ULP of hi relative to this dtype's: lo is in float64 ULPs.
+        exponent64 = np.floor(np.log2(np.maximum(magnitude, 2.0**-1022)))
+        ratio = np.exp2((exponent64 - 52) - (exponent - nmant))
+        err = np.abs((a - hi) / ulp - lo * ratio)
     exact_only = ~np.isfinite(hi) | (hi == 0)
     matched = (a == hi) | (np.isnan(a) & np.isnan(hi))
     err = np.where(exact_only, np.where(matched, 0.0, np.inf), err)

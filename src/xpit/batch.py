@@ -28,13 +28,11 @@ import numpy as np
 from xpit._atomic_file import output_file
 from xpit._chunks import (
     FILE_CHUNK_BYTES,
-    GPU_CHUNK_BYTES,
     check_positive_int,
     chunk_length,
     chunk_slices,
 )
-from xpit._dispatch import Route
-from xpit._family import ELEMENTWISE, compute_array, elementwise
+from xpit._family import ELEMENTWISE, elementwise
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -138,61 +136,6 @@ def batch_sigmoid(x: Any, **options: Any) -> Any:
     array([0.26894143, 0.5       , 0.7310586 ], dtype=float32)
     """
     return apply("sigmoid", x, **options)
-
-
-def chunked_reference(func: str, route: Route, a: Any, out: Any, out_dtype: Any, work: Any,
-                      chunk_size: int | None, advance: Callable[[int], object] | None) -> Any:
-    """The array-API kernel in chunks: host data streamed through another backend, or an
-    array of its own library written chunk by chunk into ``out``."""
-    backend = route.backend
-    if backend is not None:  # host data computed elsewhere: stream it through
-        result = out if out is not None and out.flags.c_contiguous else np.empty(a.shape,
-                                                                                  out_dtype)
-        source = np.ascontiguousarray(a).reshape(-1)
-        if backend.name == "cupy":
-            from xpit._backends import cupy as cupy_backend
-
-            cupy_backend.offload(func, source, result.reshape(-1), work, chunk_size, advance)
-        else:
-            flat = result.reshape(-1)
-            length = chunk_length(max(a.itemsize, flat.itemsize), chunk_size,
-                                  target_bytes=GPU_CHUNK_BYTES)
-            for sl in chunk_slices(source.size, length):
-                flat[sl] = compute_array(route, func, source[sl], work, out_dtype)
-                if advance is not None:
-                    advance(sl.stop - sl.start)
-        if out is not None and result is not out:
-            np.copyto(out, result)
-            result = out
-        return result if out is not None else route.finish(result)
-
-    # An array of its own library: whole rows of the leading axis at a time.
-    if a.ndim == 0:
-        y = compute_array(route, func, a, work, out_dtype)
-        if out is None:
-            return y
-        out[...] = y
-        return out
-    row = max(1, math.prod(a.shape[1:]))
-    itemsize = route.xp.finfo(out_dtype).bits // 8
-    length = chunk_length(itemsize, chunk_size, target_bytes=GPU_CHUNK_BYTES)
-    parts = []
-    for sl in chunk_slices(a.shape[0], max(1, length // row)):
-        y = compute_array(route, func, a[sl, ...], work, out_dtype)
-        if out is not None:
-            try:
-                out[sl, ...] = y
-            except TypeError as exc:
-                raise TypeError(f"xpit.batch.apply: cannot write into out ({exc}); "
-                                f"{type(out).__name__} arrays are immutable, leave out=None"
-                                ) from None
-        else:
-            parts.append(y)
-        if advance is not None:
-            advance(math.prod(y.shape))
-    if out is not None:
-        return out
-    return parts[0] if len(parts) == 1 else route.xp.concat(parts, axis=0)
 
 
 # --- .npy files --------------------------------------------------------------------------------
