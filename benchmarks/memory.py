@@ -22,7 +22,7 @@ import xpit
 
 def apply_out_extra_bytes(n: int = 20_000_000) -> tuple[int, int]:
     """Peak bytes allocated by ``batch.apply(..., out=)`` over 4n bytes of float32: on the
-    first call (which allocates each thread's scratch) and on the next."""
+    first call (which starts the thread pool) and on the next."""
     x = np.random.default_rng(0).normal(size=n).astype(np.float32)
     out = np.empty_like(x)
     peaks = []
@@ -71,7 +71,7 @@ def apply_file_peak_mb(gib: float = 1.0) -> tuple[float, float, float]:
 def main() -> None:
     first, again = apply_out_extra_bytes()
     print(f"batch.apply(out=) on 80 MB float32: {first / 2**20:.1f} MiB extra on the first "
-          f"call (per-thread scratch), {again / 2**20:.1f} MiB after (tracemalloc peak; "
+          f"call (thread pool start), {again / 2**20:.1f} MiB after (tracemalloc peak; "
           "target < 16 MiB)")
     before, after, seconds = apply_file_peak_mb()
     print(f"apply_file on a 1 GiB float64 file: peak RSS {after:.0f} MB (process start "

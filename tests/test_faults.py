@@ -39,6 +39,7 @@ CHILD = textwrap.dedent("""
     import xpit.batch, xpit._atomic_file
     from xpit._family import elementwise
     mode, src, dst, overwrite, named = sys.argv[1:6]
+    truncate = len(sys.argv) > 6  # cut the source short while it is being read
     if named == "1":
         xpit._atomic_file._open_anonymous = lambda folder: None
     calls = 0
@@ -46,6 +47,9 @@ CHILD = textwrap.dedent("""
         global calls
         calls += 1
         if calls == 4:
+            if truncate:
+                with open(src, "r+b") as f:
+                    f.truncate(f.seek(0, 2) // 2)
             print("writing", flush=True)
         if calls >= 4:
             time.sleep(0.05)
@@ -137,6 +141,59 @@ def test_sigint_mid_write_in_the_cli(tmp_path):
     assert "xpit apply: interrupted" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "out.npy").read_bytes() == before
     _assert_clean(tmp_path, "in.npy", "out.npy")
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["o_tmpfile", "named"])
+def test_source_cut_short_while_it_is_read(tmp_path, named):
+    """The header promised more data than the file holds by the time it is read."""
+    src, dst = _source(tmp_path), tmp_path / "out.npy"
+    before = _existing(dst)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, "api", str(src), str(dst), "1", str(int(named)),
+         "truncate"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ValueError: xpit.batch.apply_file: {str(src)!r} ended early")
+    assert dst.read_bytes() == before
+    _assert_clean(tmp_path, "in.npy", "out.npy")
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["o_tmpfile", "named"])
+def test_threads_writing_one_destination_do_not_collide(tmp_path, monkeypatch, named):
+    from concurrent.futures import ThreadPoolExecutor
+
+    if named:
+        monkeypatch.setattr(xpit._atomic_file, "_open_anonymous", lambda folder: None)
+    src, dst = _source(tmp_path), tmp_path / "out.npy"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: xpit.batch.apply_file("sigmoid", src, dst, overwrite=True,
+                                                      chunk_size=CHUNK), range(8)))
+    assert np.array_equal(np.load(dst), xpit.sigmoid(np.load(src)))
+    _assert_clean(tmp_path, "in.npy", "out.npy")
+
+
+def test_leftovers_are_removed_only_for_dead_processes_on_this_host(tmp_path):
+    import socket
+
+    from xpit._atomic_file import remove_leftovers
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = socket.gethostname()
+    names = {
+        "dead": f".out.npy.xpit-{host}-{dead}-0a1b2c3d.tmp",
+        "alive": f".out.npy.xpit-{host}-{os.getppid()}-0a1b2c3d.tmp",
+        "mine": f".out.npy.xpit-{host}-{os.getpid()}-0a1b2c3d.tmp",
+        "other host": f".out.npy.xpit-{host}x-{dead}-0a1b2c3d.tmp",
+        "other file": f".other.npy.xpit-{host}-{dead}-0a1b2c3d.tmp",
+        "not a pid": f".out.npy.xpit-{host}-\u00b2-0a1b2c3d.tmp",
+        "user data": "out.npy",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_leftovers(tmp_path / "out.npy")
+    assert [p.name for p in removed] == [names["dead"]]
+    _assert_clean(tmp_path, *(n for key, n in names.items() if key != "dead"))
 
 
 # --- a full disk ---------------------------------------------------------------------------
@@ -287,3 +344,21 @@ def test_a_closed_pipe_ends_the_cli_quietly():
         os.close(write)
     assert result.stderr == ""
     assert result.returncode == 128 + signal.SIGPIPE
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["o_tmpfile", "named"])
+def test_a_destination_that_appears_meanwhile_is_kept(tmp_path, monkeypatch, named):
+    from xpit._atomic_file import output_file
+
+    if named:
+        monkeypatch.setattr(xpit._atomic_file, "_open_anonymous", lambda folder: None)
+    dst = tmp_path / "out.npy"
+    with pytest.raises(FileExistsError) as info:
+        with output_file("xpit.batch.apply_file", dst, overwrite=False) as w:
+            w.write(b"result")
+            dst.write_bytes(b"the user's file")  # another program creates it meanwhile
+    assert str(info.value) == (
+        f"xpit.batch.apply_file: {str(dst)!r} appeared while the output was written and is "
+        "kept; nothing was written over it (pass overwrite=True to replace it)")
+    assert dst.read_bytes() == b"the user's file"
+    _assert_clean(tmp_path, "out.npy")

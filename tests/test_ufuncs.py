@@ -148,7 +148,7 @@ def test_real_ufuncs(name: str) -> None:
     assert f.types == [c * nin + "->" + c for c in "efd"]
     doc = f.__doc__
     assert doc.startswith(f"{name}({'x' if nin == 1 else 'x1, x2'}, /, out=None, *, where=True")
-    assert "Returns" in doc and "Accuracy" in doc
+    assert "Returns" in doc and "Accuracy: " in doc and "placeholder" not in doc
 
 
 def test_public_module() -> None:
@@ -382,7 +382,8 @@ def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], N
 def test_gil_released() -> None:
     """The main thread runs Python while another thread is inside a ufunc call: NumPy drops
     the GIL around loops that need no Python objects. No timing thresholds: with the GIL held
-    no main-thread timestamp could fall strictly inside a call."""
+    the main thread could only run at the edges of a call (around the timestamps), never in
+    the middle half of it."""
     x = np.linspace(-20.0, 20.0, 2_000_000)
     out = np.empty_like(x)
     calls: list[tuple[float, float]] = []
@@ -403,5 +404,6 @@ def test_gil_released() -> None:
         ticks.append(time.perf_counter())
     worker.join()
     tick = np.array(ticks)
-    inside = sum(int(np.count_nonzero((tick > t0) & (tick < t1))) for t0, t1 in calls)
-    assert inside > 0
+    middles = [(t0 + (t1 - t0) / 4, t1 - (t1 - t0) / 4) for t0, t1 in calls]
+    busy = sum(bool(np.any((tick > lo) & (tick < hi))) for lo, hi in middles)
+    assert busy >= len(calls) // 2, f"the main thread ran inside only {busy} of {len(calls)} calls"

@@ -9,9 +9,12 @@ destination appears (or is replaced) only when the ``with`` block completes.
   the kernel frees its blocks.
 - Where that is not available (macOS, Windows, file systems without
   ``O_TMPFILE``), it goes into a named temporary file beside the destination,
-  ``.<name>.xpit-<host>-<pid>.tmp``, removed on any error or interrupt. Only a
-  killed process can leave one behind; the next run for the same destination
-  on the same host removes those of processes that no longer run.
+  ``.<name>.xpit-<host>-<pid>-<token>.tmp``, removed on any error or interrupt.
+  Only a killed process can leave one behind; on POSIX systems the next run for
+  the same destination on the same host removes those of processes that no
+  longer run (two hosts or containers that share a host name and a folder
+  should not write the same destination at once). On Windows such a leftover
+  must be removed by hand.
 
 A write that fails because the disk is full, a quota or the file size limit is
 reached raises an ``OSError`` (with the original ``errno``) that names the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +46,9 @@ def _leftover_prefix(dst: Path) -> str:
 
 
 def _named_temporary(dst: Path) -> Path:
-    return dst.with_name(f"{_leftover_prefix(dst)}{os.getpid()}.tmp")
+    """A fresh temporary name beside ``dst``: the pid (for clean-up) and a token, so that two
+    threads writing the same destination never collide."""
+    return dst.with_name(f"{_leftover_prefix(dst)}{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _process_is_gone(pid: int) -> bool:
@@ -66,11 +72,16 @@ def remove_leftovers(dst: Path) -> list[Path]:
     except OSError:
         return []
     for name in names:
-        pid = name[len(prefix):-len(".tmp")]
-        if name.startswith(prefix) and name.endswith(".tmp") and pid.isdigit() and (
-                int(pid) != os.getpid() and _process_is_gone(int(pid))):
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):-len(".tmp")].partition("-")[0]
+        if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and (
+                _process_is_gone(int(pid))):
             path = dst.parent / name
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # not ours to remove (another user's, in a shared folder)
+                continue
             removed.append(path)
     return removed
 
@@ -143,6 +154,12 @@ def _place_named(named: Path, dst: Path, overwrite: bool) -> None:
 
 def _explained(where: str, dst: Path, exc: OSError, overwrite: bool) -> OSError:
     """``exc`` with a message naming the function, the destination, the cause and its state."""
+    if isinstance(exc, FileExistsError):
+        error = FileExistsError(f"{where}: {str(dst)!r} appeared while the output was written "
+                                "and is kept; nothing was written over it (pass overwrite=True "
+                                "to replace it)")
+        error.errno = exc.errno
+        return error
     if exc.errno in _NO_SPACE:
         cause = _NO_SPACE[exc.errno]
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -165,9 +182,10 @@ def output_file(where: str, dst: Path, overwrite: bool) -> Iterator[IO[bytes]]:
     try:
         fd = _open_anonymous(dst.parent)
         if fd is None:
-            fd = os.open(_named_temporary(dst), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            path = _named_temporary(dst)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
                          | getattr(os, "O_BINARY", 0), 0o666)
-            named = _named_temporary(dst)
+            named = path
         with open(fd, "wb") as w:
             yield w
             w.flush()

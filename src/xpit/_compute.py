@@ -42,14 +42,27 @@ def run_reference(route: Route, kernel: Callable[..., Array], arrays: list[Array
     return y
 
 
+def takes_fused(route: Route, out_dtype: Any) -> bool:
+    """Whether the call runs on CuPy's fused kernels: a CuPy array, or host data sent to the
+    GPU, with a result dtype they have."""
+    return route.name == "cupy" and str(out_dtype) in cupy_backend.FUSED_DTYPES
+
+
+def fused(route: Route, func: str, arrays: list[Array], out_dtype: Any) -> Array:
+    """``func`` of the compiled family on the GPU, in one launch: the arrays (host data is
+    moved there first) cast to the result dtype, as the NumPy ufuncs' loops see them."""
+    to_device = route.backend.to_device if route.backend is not None else (lambda v: v)
+    return cupy_backend.fused(func, *(to_device(a).astype(out_dtype, copy=False)
+                                      for a in arrays))
+
+
 def compute_array(route: Route, func: str, a: Array, work: Any, out_dtype: Any) -> Array:
     """``func(a)`` for an array that NumPy's fast path does not take: one fused kernel on
     CuPy (for a CuPy array, or host data sent to the GPU and back), else the array-API
     kernel in the array's own library."""
-    if route.name == "cupy" and str(a.dtype) in cupy_backend.FUSED_DTYPES:
-        if route.backend is None:
-            return cupy_backend.fused(func, a)
-        return route.backend.to_host(cupy_backend.fused(func, route.backend.to_device(a)))
+    if takes_fused(route, out_dtype):
+        y = fused(route, func, [a], out_dtype)
+        return y if route.backend is None else route.backend.to_host(y)
     return run_reference(route, getattr(reference, func), [a], work, out_dtype)
 
 

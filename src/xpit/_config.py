@@ -76,7 +76,8 @@ _DEFAULT = Selection(DEFAULT, strict=False, source="default")
 _UNREAD = Selection("", strict=False, source="")
 _environment: Selection | None = _UNREAD  # XPIT_BACKEND, parsed at first need
 _open_blocks = 0  # use_backend blocks open in any thread or task: host_is_default's shortcut
-_open_blocks_lock = threading.Lock()
+# Guards _open_blocks and host_default, so that a refresh never overwrites a newer state.
+_state_lock = threading.RLock()
 # True only while host data surely goes to NumPy by default (the variable read and unset,
 # no set_backend, no use_backend block open): the small-input lane reads just this.
 host_default = False
@@ -84,7 +85,8 @@ host_default = False
 
 def _refresh() -> None:
     global host_default
-    host_default = _open_blocks == 0 and _process is None and _environment is None
+    with _state_lock:
+        host_default = _open_blocks == 0 and _process is None and _environment is None
 
 
 def _from_environment() -> Selection | None:
@@ -165,13 +167,13 @@ def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
     global _open_blocks
     token = _context.set(Selection(normalize(name, what="xpit.use_backend()"), strict=bool(strict),
                                    source="use_backend()"))
-    with _open_blocks_lock:
+    with _state_lock:
         _open_blocks += 1
         _refresh()
     try:
         yield
     finally:
         _context.reset(token)
-        with _open_blocks_lock:
+        with _state_lock:
             _open_blocks -= 1
             _refresh()

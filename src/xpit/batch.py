@@ -182,9 +182,10 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
     The result appears at ``dst`` only when complete: on any error, interrupt
     or kill, ``dst`` is untouched. On Linux it is written into a nameless file
     in the folder of ``dst`` (``O_TMPFILE``), so even a killed process leaves
-    nothing behind; elsewhere into ``.<name>.xpit-<host>-<pid>.tmp`` beside
-    it, removed on errors and interrupts, and, when a killed process left one,
-    by the next run for the same destination.
+    nothing behind; elsewhere into ``.<name>.xpit-<host>-<pid>-<token>.tmp``
+    beside it, removed on errors and interrupts, and, when a killed process
+    left one, by the next run for the same destination (POSIX systems; on
+    Windows such a leftover is removed by hand).
 
     Parameters
     ----------

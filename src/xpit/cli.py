@@ -265,14 +265,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> bool:
+    """Whether standard output is a pipe whose reading end is closed."""
+    try:
+        import select
+
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), 0)  # no events asked: errors and hang-ups only
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows) or no stdout
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xpit`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     args = build_parser().parse_args(argv)
     try:
         code = args.run(args)
         sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (xpit info | head -3): exit quietly
-        # Point stdout at devnull so that Python's flush at exit does not fail again.
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # a broken pipe elsewhere (a FIFO given as a file) is a real error
+        # The reader of our output went away (xpit info | head -3): exit quietly. Point
+        # stdout at devnull so that Python's flush at exit does not fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)

@@ -268,9 +268,8 @@ def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,
             with streams[s]:
                 chunk = device_in[s][:k]
                 chunk.set(pinned_in[s][:k])
-                if func in KERNELS and chunk.dtype == out.dtype and str(out.dtype) in \
-                        FUSED_DTYPES:
-                    y = fused(func, chunk)
+                if func in KERNELS and str(out.dtype) in FUSED_DTYPES:
+                    y = fused(func, chunk.astype(out.dtype, copy=False))  # ints as the ufuncs
                 else:
                     y = xp.astype(kernel(xp, xp.astype(chunk, work, copy=False)), out.dtype,
                                   copy=False)

@@ -97,18 +97,26 @@ def chunk_kernel(name: str) -> Callable[[np.ndarray, np.ndarray], None]:
 
 # --- the executor ------------------------------------------------------------------------------
 
-_pools: dict[int, Any] = {}
-_pools_lock = threading.Lock()
+_pool_state: dict[str, Any] = {"executor": None, "size": 0}
+_pool_lock = threading.Lock()
 
 
 def _pool(threads: int) -> Any:
-    """A ThreadPoolExecutor of ``threads`` threads, made on first need and kept."""
+    """xpit's one pool of helper threads (at least ``threads``), made on first need and kept.
+
+    Every call and every batch shares it, so xpit never runs more helper threads than
+    the largest ``workers`` asked for; asking for more replaces it with a larger one.
+    """
     from concurrent.futures import ThreadPoolExecutor  # not at import: it costs 4 ms
 
-    with _pools_lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="xpit-worker")
-        return _pools[threads]
+    with _pool_lock:
+        if _pool_state["size"] < threads:
+            previous = _pool_state["executor"]
+            _pool_state.update(executor=ThreadPoolExecutor(
+                threads, thread_name_prefix="xpit-worker"), size=threads)
+            if previous is not None:
+                previous.shutdown(wait=False)  # its running tasks finish; its threads end
+        return _pool_state["executor"]
 
 
 def _flat_views(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
