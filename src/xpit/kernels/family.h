@@ -51,9 +51,10 @@ typedef struct { double hi, lo, s1; } xpit__ex;      /* (hi + lo) * s1 * 2^-1000
 
 XPIT_FUNC unsigned long long xpit__u64(double x) { xpit__bits b; b.d = x; return b.u; }
 XPIT_FUNC double xpit__f64(unsigned long long u) { xpit__bits b; b.u = u; return b.d; }
-typedef union { float f; unsigned int u; } xpit__bits32;
+typedef union { float f; unsigned int u; int i; } xpit__bits32;
 XPIT_FUNC unsigned int xpit__u32(float x) { xpit__bits32 b; b.f = x; return b.u; }
 XPIT_FUNC float xpit__f32(unsigned int u) { xpit__bits32 b; b.u = u; return b.f; }
+XPIT_FUNC int xpit__i32(unsigned int u) { xpit__bits32 b; b.u = u; return b.i; }
 
 #define XPIT__MAGIC 0x1.8p52                /* x + MAGIC - MAGIC rounds x to an integer */
 #define XPIT__MAGIC_BITS 0x4338000000000000ULL
@@ -306,14 +307,16 @@ XPIT_FUNC double xpit__log1pf(double e)
    r = x + k ln 2 (one fma with ln 2 rounded to double: error below 2^-47), so
    sigmoid = 2^-k / (2^-k + exp(-r)): no |x|, no select, no scaling multiply. exp(-r) is
    xpit__expf_neg's polynomial at -r (the signs alternate), relative error below 2^-34; the
-   quotient's relative error is that of 1 + exp(-x), so also below 2^-34 on both sides. |x| is
-   clamped at 120 (past the last nonzero float result, -103.97) on its bits, keeping the sign;
-   a NaN comes back as it came. */
+   quotient's relative error is that of 1 + exp(-x), so also below 2^-34 on both sides. x is
+   clamped to [-120, 120] (past the last nonzero float result, at -103.97) with two integer
+   minimums on its bits; a NaN comes back as it came. */
 XPIT_FUNC float xpit_sigmoidf(float x)
 {
-    unsigned int u = xpit__u32(x), ab = u & 0x7fffffffu;
-    ab = ab < 0x42f00000u ? ab : 0x42f00000u;   /* 120.0f; a NaN's bits too, see the end */
-    double xc = (double)xpit__f32(ab | (u & 0x80000000u));
+    unsigned int u = xpit__u32(x);              /* clamped on the bits, NaNs too (see the end): */
+    u = u < 0xc2f00000u ? u : 0xc2f00000u;      /* unsigned, negatives: x >= -120 */
+    int v = xpit__i32(u);
+    v = v < 0x42f00000 ? v : 0x42f00000;        /* signed, positives: x <= 120 */
+    double xc = (double)xpit__f32((unsigned int)v);
     double t = fma(xc, -XPIT__LOG2E, XPIT__MAGIC);
     double kd = t - XPIT__MAGIC;                /* k, in [-173, 173] */
     double r = fma(kd, XPIT__LN2HI, xc);        /* |r| <= 0.347 */
