@@ -11,12 +11,15 @@ import operator
 import os
 from collections.abc import Iterator
 
-# A NumPy chunk goes through about a dozen ufunc calls, each releasing and taking
-# back the GIL: chunks must be large enough that two threads rarely wait on each
-# other, yet small enough that the chunk and its scratch stay in cache. Measured
-# on 2 cores (10**7 float64, sigmoid): 2**13 elements 9.4 ns/el, 2**15 3.8, 2**17
-# 2.3 with two threads. 2**17 float64 is 1 MiB.
+# A chunk of the CPU executor is one call of a compiled ufunc: 1 MiB of work (about
+# 0.1-0.3 ms) keeps the hand-over of a chunk to a pool thread (tens of microseconds)
+# small, and leaves enough chunks to balance two threads that run at different speeds.
 CPU_CHUNK_BYTES = 1 << 20
+# Below this an array is computed on the calling thread: handing a chunk to a pool
+# thread costs tens of microseconds, about what 512 KiB of float32 sigmoid takes.
+# From here up to a chunk per thread, the array is cut into one equal chunk per
+# thread (measured, 10**5 float64 on 2 cores: 2.9 ns/el in one chunk, 2.4-2.6 split).
+CPU_SPLIT_BYTES = 1 << 19
 # A host-to-GPU transfer needs a few MiB to reach full PCIe bandwidth.
 GPU_CHUNK_BYTES = 1 << 25
 # What a file is read in: big enough to stream at disk speed, small enough
@@ -40,6 +43,26 @@ def chunk_length(itemsize: int, chunk_size: int | None, *, target_bytes: int) ->
     if chunk_size is not None:
         return chunk_size
     return max(1, target_bytes // max(1, itemsize))
+
+
+def cpu_chunk_length(n: int, itemsize: int, chunk_size: int | None, workers: int) -> int:
+    """Elements per chunk of the CPU executor for ``n`` items on ``workers`` threads.
+
+    ``chunk_size`` if given; else all of it below ``CPU_SPLIT_BYTES`` (or on one thread),
+    one equal chunk per thread up to ``CPU_CHUNK_BYTES`` per thread, and
+    ``CPU_CHUNK_BYTES`` chunks beyond.
+
+    >>> cpu_chunk_length(100_000, 8, None, 2), cpu_chunk_length(100_000, 4, None, 2)
+    (50000, 100000)
+    >>> cpu_chunk_length(10**7, 4, None, 2), cpu_chunk_length(10**7, 4, 1000, 2)
+    (262144, 1000)
+    """
+    length = chunk_length(itemsize, chunk_size, target_bytes=CPU_CHUNK_BYTES)
+    if chunk_size is not None or workers <= 1 or n > length * workers:
+        return length
+    if n * itemsize < CPU_SPLIT_BYTES:
+        return max(1, n)
+    return -(-n // workers)
 
 
 def chunk_slices(n: int, length: int) -> list[slice]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from xpit import _config
 from xpit._backends import numpy as numpy_backend
-from xpit._chunks import CPU_CHUNK_BYTES, usable_cores
+from xpit._chunks import CPU_SPLIT_BYTES, usable_cores
 from xpit._compute import chunked_reference, compute_array, fused, run_reference, takes_fused
 from xpit._config import host_is_default
 from xpit._dispatch import Route, resolve
@@ -115,13 +115,13 @@ def _small_inputs_first(func: F) -> F:
     """Give a public one-array function a fast lane for a Python float or a small array.
 
     When host data goes to NumPy by default, a Python float or a native float32/float64
-    NumPy array that fits in one chunk skips the dispatcher for one call of the
-    compiled ufunc (the dispatcher costs a few microseconds, the call 0.2): the same
-    call the chunked path makes, so the same bits.
+    NumPy array that one thread computes (below ``CPU_SPLIT_BYTES``) skips the
+    dispatcher for one call of the compiled ufunc (the dispatcher costs a few
+    microseconds, the call 0.2): the same call the chunked path makes, so the same bits.
     """
     name = func.__name__
-    small = CPU_CHUNK_BYTES // 8
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)  # singletons: compared by identity
+    small = {f32: CPU_SPLIT_BYTES // 4, f64: CPU_SPLIT_BYTES // 8}  # what one thread computes
     ufunc = None
 
     @functools.wraps(func)
@@ -129,7 +129,7 @@ def _small_inputs_first(func: F) -> F:
         nonlocal ufunc
         if backend is None and (type(x) is float or (
                 type(x) is np.ndarray and (x.dtype is f64 or x.dtype is f32)
-                and x.size <= small)) and (_config.host_default or host_is_default()):
+                and x.size < small[x.dtype])) and (_config.host_default or host_is_default()):
             if ufunc is None:
                 module = numpy_backend.compiled()[0]
                 if module is None:  # not built: the reference, through the dispatcher

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from xpit._chunks import CPU_CHUNK_BYTES, chunk_length, chunk_slices
+from xpit._chunks import chunk_slices, cpu_chunk_length
 from xpit._config import BackendFallbackWarning
 from xpit._registry import Backend
 
@@ -148,8 +148,7 @@ def compute(name: str, x: np.ndarray, out: np.ndarray, *, chunk_size: int | None
     if x.size == 0:
         return
     kernel = chunk_kernel(name)
-    length = chunk_length(max(x.itemsize, out.itemsize), chunk_size,
-                          target_bytes=CPU_CHUNK_BYTES)
+    length = cpu_chunk_length(x.size, max(x.itemsize, out.itemsize), chunk_size, workers)
     if x.size <= length and advance is None:  # one chunk, here and now, without threads
         kernel(x, out)
         return
