@@ -121,15 +121,15 @@ def _small_inputs_first(func: F) -> F:
     """
     name = func.__name__
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)  # singletons: compared by identity
-    small = {f32: CPU_SPLIT_BYTES // 4, f64: CPU_SPLIT_BYTES // 8}  # what one thread computes
     ufunc = None
 
     @functools.wraps(func)
     def fast(x: Array, /, *, backend: str | None = None) -> Array:
         nonlocal ufunc
         if backend is None and (type(x) is float or (
-                type(x) is np.ndarray and (x.dtype is f64 or x.dtype is f32)
-                and x.size < small[x.dtype])) and (_config.host_default or host_is_default()):
+                type(x) is np.ndarray and x.nbytes < CPU_SPLIT_BYTES  # what one thread computes
+                and ((dtype := x.dtype) is f64 or dtype is f32))) and (
+                _config.host_default or host_is_default()):
             if ufunc is None:
                 module = numpy_backend.compiled()[0]
                 if module is None:  # not built: the reference, through the dispatcher
