@@ -261,7 +261,9 @@ def usable_sizes(sizes: Sequence[int], dtype: str, backend: str) -> list[int]:
 def _time(runners: list[Runner], repeats: int, sync: Callable[[], None]) -> list[float]:
     """Median seconds per call of each runner, interleaved, after one warm-up call each."""
     calls = []
-    for run in runners:  # warm up, and find how many calls make a 2 ms sample
+    for run in runners:  # warm up (first calls load and compile), then find how many calls
+        run()            # make a 2 ms sample
+        sync()
         start = time.perf_counter()
         run()
         sync()
