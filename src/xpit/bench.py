@@ -452,10 +452,11 @@ def plot(rows: Sequence[Timing], path: str) -> None:
     except ImportError:
         raise ImportError("xpit bench --plot needs matplotlib; install it with "
                           "pip install 'xpit[plot]'") from None
+    rows = [r for r in rows if r.dtype != PYTHON_FLOAT]  # one point, not a curve: the table
     panels = sorted({(r.backend, r.function, r.dtype) for r in rows})
     cols = 2
     nrows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(8.5 * cols, 3.6 * nrows), squeeze=False)
     for ax, (backend, fn, dtype) in zip(axes.flat, panels, strict=False):
         for impl in dict.fromkeys(r.impl for r in rows
                                   if (r.backend, r.function, r.dtype) == (backend, fn, dtype)):
@@ -469,7 +470,7 @@ def plot(rows: Sequence[Timing], path: str) -> None:
         ax.set_xlabel("elements")
         ax.set_ylabel("GB/s (bytes read + written)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))  # off the data
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
