@@ -12,6 +12,8 @@ with one warning where no GPU is usable.
 array([0. , 0.5, 1. ])
 """
 
+from typing import Any
+
 from xpit import _registry, batch
 from xpit._backends import cupy as _cupy_backend
 from xpit._backends import numpy as _numpy_backend
@@ -55,6 +57,7 @@ __all__ = [
     "sigmoid_backward",
     "sigmoid_grad",
     "softplus",
+    "ufuncs",
     "use_backend",
 ]
 
@@ -63,7 +66,13 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> Any:
+    # xpit.ufuncs is imported on first use, as scipy.special is: it needs the compiled
+    # extension, which importing xpit never requires.
+    if name == "ufuncs":
+        import importlib
+
+        return importlib.import_module("xpit.ufuncs")
     # The version comes from the package metadata, read on first use: importing
     # importlib.metadata would add a third to the cost of `import xpit`.
     if name == "__version__":
