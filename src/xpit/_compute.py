@@ -59,7 +59,13 @@ def fused(route: Route, func: str, arrays: list[Array], out_dtype: Any) -> Array
 def compute_array(route: Route, func: str, a: Array, work: Any, out_dtype: Any) -> Array:
     """``func(a)`` for an array that NumPy's fast path does not take: one fused kernel on
     CuPy (for a CuPy array, or host data sent to the GPU and back), else the array-API
-    kernel in the array's own library."""
+    kernel in the array's own library. A floating torch tensor runs xpit's PyTorch custom
+    operator (:mod:`xpit._backends.torch`), as the public functions do, so the same bits."""
+    if route.name == "torch" and route.backend is None and a.dtype == out_dtype:
+        from xpit._backends import torch as torch_backend
+
+        if torch_backend.takes(a):
+            return torch_backend.elementwise(func, a)
     if takes_fused(route, out_dtype):
         y = fused(route, func, [a], out_dtype)
         return y if route.backend is None else route.backend.to_host(y)

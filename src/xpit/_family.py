@@ -111,6 +111,19 @@ def elementwise(func: str, x: Array, backend: str | None = None, *, out: Array |
     return chunked_reference(func, route, a, out, out_dtype, work, chunk_size, advance)
 
 
+def _torch_ops() -> Any:
+    """The PyTorch custom operators (:mod:`xpit._backends.torch`), imported on first need."""
+    from xpit._backends import torch as torch_backend
+
+    return torch_backend
+
+
+def _is_torch(x: Any) -> bool:
+    # The first check of a public function: cheap, imports nothing, and plain enough for
+    # torch.compile's Dynamo to evaluate (type(x) of a traced tensor is torch.Tensor).
+    return type(x).__module__.startswith("torch")
+
+
 def _small_inputs_first(func: F) -> F:
     """Give a public one-array function a fast lane for a Python float or a small array.
 
@@ -118,6 +131,9 @@ def _small_inputs_first(func: F) -> F:
     NumPy array that one thread computes (below ``CPU_SPLIT_BYTES``) skips the
     dispatcher for one call of the compiled ufunc (the dispatcher costs a few
     microseconds, the call 0.2): the same call the chunked path makes, so the same bits.
+    A floating torch tensor goes, before anything else, to xpit's PyTorch custom operator
+    of that name (:mod:`xpit._backends.torch`): the compiled kernels with the family's
+    own gradients, opaque to ``torch.compile``.
     """
     name = func.__name__
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)  # singletons: compared by identity
@@ -126,6 +142,8 @@ def _small_inputs_first(func: F) -> F:
     @functools.wraps(func)
     def fast(x: Array, /, *, backend: str | None = None) -> Array:
         nonlocal ufunc
+        if _is_torch(x) and backend is None and (ops := _torch_ops()).takes(x):
+            return ops.UNARY[name](x)  # a custom operator: autograd and torch.compile
         if backend is None and (type(x) is float or (
                 type(x) is np.ndarray and x.nbytes < CPU_SPLIT_BYTES  # what one thread computes
                 and ((dtype := x.dtype) is f64 or dtype is f32))) and (
@@ -268,6 +286,10 @@ def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
     >>> xpit.sigmoid_backward(s, np.ones(3))
     array([0.10499359, 0.25      , 0.10499359])
     """
+    if _is_torch(s) and backend is None and (ops := _torch_ops()).takes(s) and (
+            grad is None or (ops.takes(grad) and grad.dtype == s.dtype
+                             and grad.shape == s.shape and grad.device == s.device)):
+        return ops.sigmoid_backward_of(s, grad)
     if grad is None:
         return elementwise("sigmoid_backward", s, backend)
     return _binary("sigmoid_backward", ("s", "grad"), reference.sigmoid_backward, s, grad,
@@ -365,6 +387,11 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
     if reduction not in _REDUCTIONS:
         raise ValueError(f"xpit.binary_cross_entropy_with_logits: invalid reduction "
                          f"{reduction!r}; expected one of {', '.join(map(repr, _REDUCTIONS))}")
+    if _is_torch(logits) and backend is None and (ops := _torch_ops()).takes(logits) and (
+            _is_torch(targets) and targets.shape == logits.shape
+            and targets.device == logits.device
+            and (targets.dtype == logits.dtype or not targets.is_floating_point())):
+        return ops.bce(logits, targets, reduction)
     return _binary("binary_cross_entropy_with_logits", ("logits", "targets"),
                    reference.binary_cross_entropy_with_logits, logits, targets, backend,
                    reduction=reduction)

@@ -1,0 +1,232 @@
+"""PyTorch tensors: the custom operators' values, gradients and second derivatives.
+
+Gradients are checked twice: ``torch.autograd.gradcheck``/``gradgradcheck`` (finite
+differences, float64) where finite differences are meaningful, and against exact
+derivatives from mpmath (50 digits) at every point, including the tails where a
+finite difference says nothing (its absolute tolerance swallows a 1e-304 gradient)
+and logit near 0 and 1, where a step of 1e-6 leaves [0, 1].
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import xpit
+
+torch = pytest.importorskip("torch")
+
+mpmath.mp.dps = 50
+
+POINTS = [0.0, 1e-300, -1e-300, 1.0, -1.0, 30.0, -30.0, 700.0, -700.0, 1e4, -1e4]
+PROBS = [1e-300, 1e-16, 0.25, 0.5, 0.75, 1 - 1e-16]
+
+
+def _mp_sigmoid(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _mp_sg(x):
+    return _mp_sigmoid(x) * _mp_sigmoid(-x)
+
+
+def _mp_one_minus_2s(x):
+    return mpmath.tanh(-x / 2)  # 1 - 2 sigmoid(x), without cancellation near 0
+
+
+# f, f', f'' exactly, for each one-input function.
+EXACT = {
+    "sigmoid": (_mp_sigmoid, _mp_sg, lambda x: _mp_sg(x) * _mp_one_minus_2s(x)),
+    "sigmoid_grad": (_mp_sg, lambda x: _mp_sg(x) * _mp_one_minus_2s(x),
+                     lambda x: _mp_sg(x) * (1.5 * mpmath.tanh(x / 2) ** 2 - 0.5)),
+    "log_sigmoid": (lambda x: -mpmath.log1p(mpmath.exp(-x)), lambda x: _mp_sigmoid(-x),
+                    lambda x: -_mp_sg(x)),
+    "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), _mp_sigmoid, _mp_sg),
+    "logit": (lambda p: mpmath.log(p / (1 - p)),
+              lambda p: 1 / (p * (1 - p)),
+              lambda p: (2 * p - 1) / (p * (1 - p)) ** 2),
+}
+UNARY = list(EXACT)
+
+
+def _points(name):
+    return PROBS if name == "logit" else POINTS
+
+
+def _f64(values, requires_grad=True):
+    return torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad)
+
+
+def _ulps(actual, exact):
+    """|actual - exact| in units of the float64 spacing at exact (exact an mpmath number)."""
+    if exact == 0:
+        return 0.0 if actual == 0 else math.inf
+    spacing = math.ulp(float(exact)) if abs(exact) >= 2.2250738585072014e-308 else 5e-324
+    return float(abs(mpmath.mpf(actual) - exact) / spacing)
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_gradcheck(name):
+    f = getattr(xpit, name)
+    moderate = [0.25, 0.5, 0.75] if name == "logit" else POINTS
+    x = _f64(moderate)
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_derivatives_match_mpmath(name):
+    """First and second derivatives at every point, to a few ULP of the exact values."""
+    f = getattr(xpit, name)
+    _, d1, d2 = EXACT[name]
+    points = _points(name)
+    x = _f64(points)
+    (g,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    for xi, gi, hi in zip(points, g.tolist(), h.tolist(), strict=True):
+        exact1, exact2 = d1(mpmath.mpf(xi)), d2(mpmath.mpf(xi))
+        if abs(exact1) < 1e300:  # logit'(1e-300) = 1e300: representable, still checked
+            assert _ulps(gi, exact1) <= 4, (name, xi, gi, exact1)
+        if abs(exact2) > 1e308:  # beyond float64: must overflow to inf of the right sign
+            assert math.isinf(hi) and (hi > 0) == (exact2 > 0), (name, xi, hi)
+        else:
+            assert _ulps(hi, exact2) <= 8, (name, xi, hi, exact2)
+
+
+def test_exact_gradients_from_the_issue():
+    x = _f64([-800.0, -40.0, 0.0, 40.0])
+    xpit.sigmoid(x).sum().backward()
+    assert x.grad[2].item() == 0.25
+    assert torch.equal(x.grad, xpit.sigmoid_grad(x.detach()))
+    for name in ("log_sigmoid", "softplus"):
+        for dtype in (torch.float32, torch.float64):
+            z = torch.zeros(3, dtype=dtype, requires_grad=True)
+            getattr(xpit, name)(z).sum().backward()
+            assert z.grad.dtype == dtype and (z.grad == 0.5).all(), (name, dtype, z.grad)
+    z = torch.tensor(0.0, requires_grad=True)
+    xpit.softplus(-z).backward()  # d/dz softplus(-z) = -sigmoid(-z): the sign is kept
+    assert z.grad.item() == -0.5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sigmoid_backward_is_sigmoid_grad_bit_for_bit(dtype):
+    x = torch.cat([torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 40,
+                   torch.tensor([0.0, -0.0, 1e-30, -88.0, 89.0, -700.0, 710.0])]).to(dtype)
+    x.requires_grad_(True)
+    xpit.sigmoid(x).sum().backward()
+    assert torch.equal(x.grad, xpit.sigmoid_grad(x.detach()))
+
+
+def test_sigmoid_backward_gradients():
+    s, g = _f64([0.1, 0.5, 0.9, 1e-300]), _f64([1.0, -2.0, 0.5, 3.0])
+    assert torch.autograd.gradcheck(xpit.sigmoid_backward, (s, g))
+    assert torch.autograd.gradgradcheck(xpit.sigmoid_backward, (s, g))
+    expected = g.detach() * s.detach() * (1 - s.detach())
+    torch.testing.assert_close(xpit.sigmoid_backward(s, g), expected, rtol=1e-15, atol=0)
+    torch.testing.assert_close(xpit.sigmoid_backward(s.detach()), s.detach() * (1 - s.detach()),
+                               rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_matches_torch_and_its_gradients(reduction):
+    gen = torch.Generator().manual_seed(1)
+    z = (torch.randn(50, generator=gen, dtype=torch.float64) * 10).requires_grad_(True)
+    t = torch.rand(50, generator=gen, dtype=torch.float64).requires_grad_(True)
+    loss = xpit.binary_cross_entropy_with_logits(z, t, reduction=reduction)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction=reduction)
+    torch.testing.assert_close(loss, ref, rtol=1e-13, atol=0)
+    f = lambda a, b: xpit.binary_cross_entropy_with_logits(a, b, reduction=reduction)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (z, t))
+    assert torch.autograd.gradgradcheck(f, (z, t))
+    gz, gt = torch.autograd.grad(loss.sum(), (z, t))
+    rz, rt = torch.autograd.grad(ref.sum(), (z, t))
+    torch.testing.assert_close(gz, rz, rtol=1e-13, atol=1e-300)
+    torch.testing.assert_close(gt, rt, rtol=1e-13, atol=1e-300)
+
+
+def test_bce_integer_targets_and_extreme_logits():
+    z, t = torch.tensor([-1e300, 0.0, 3.0], dtype=torch.float64), torch.tensor([0, 1, 1])
+    loss = xpit.binary_cross_entropy_with_logits(z, t, reduction="none")
+    assert loss.dtype == torch.float64 and loss[0].item() == 0.0
+    assert loss[1].item() == math.log(2)
+
+
+# Inductor itself calls a deprecated torch.jit API, which -W error would turn into a failure.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_fullgraph_agrees_with_eager(backend):
+    def f(v):
+        return xpit.log_sigmoid(xpit.sigmoid(v) * 3.0)
+
+    compiled = torch.compile(f, fullgraph=True, backend=backend)
+    v = torch.linspace(-50, 50, 101, dtype=torch.float64, requires_grad=True)
+    y, yc = f(v), compiled(v)
+    assert torch.equal(y, yc)
+    (g,) = torch.autograd.grad(y.sum(), v)
+    (gc,) = torch.autograd.grad(yc.sum(), v)
+    torch.testing.assert_close(gc, g, rtol=1e-15, atol=0)
+
+
+def test_no_grad_and_plain_tensors():
+    x = torch.linspace(-5, 5, 11)
+    y = xpit.sigmoid(x)
+    assert not y.requires_grad and y.dtype == torch.float32
+    with torch.no_grad():
+        y = xpit.softplus(x.clone().requires_grad_(True))
+    assert not y.requires_grad
+    assert torch.equal(y, xpit.softplus(x))
+
+
+def test_non_contiguous():
+    x = torch.randn(40, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 20
+    for view in (x[:, ::3], x.T, x[::2, 1::2].T):
+        for name in UNARY:
+            v = torch.sigmoid(view) if name == "logit" else view
+            y = getattr(xpit, name)(v)
+            assert y.shape == v.shape
+            expected = torch.from_numpy(getattr(xpit, name)(np.ascontiguousarray(v.numpy())))
+            assert torch.equal(y, expected), name
+    leaf = x[:, ::3].clone().requires_grad_(True)
+    xpit.sigmoid(leaf.T).sum().backward()
+    assert torch.equal(leaf.grad, xpit.sigmoid_grad(leaf.detach()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", UNARY)
+def test_half_precision_within_one_ulp(name, dtype):
+    x = (torch.linspace(0.001, 0.999, 999) if name == "logit"
+         else torch.linspace(-20, 20, 1001)).to(dtype)
+    y = getattr(xpit, name)(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    exact = getattr(xpit, name)(x.double())
+    rounded = exact.to(dtype).double()
+    info = torch.finfo(dtype)
+    ulp = torch.clamp(rounded.abs(), min=info.smallest_normal) * info.eps
+    assert ((y.double() == rounded) | ((y.double() - rounded).abs() <= ulp)).all()
+
+
+def test_other_inputs_keep_their_paths():
+    assert xpit.sigmoid(torch.tensor([0, 1])).dtype == torch.get_default_dtype()  # integers
+    assert xpit.sigmoid(0.0) == 0.5 and isinstance(xpit.sigmoid(np.zeros(2)), np.ndarray)
+    with pytest.raises(ValueError, match="reduction"):
+        xpit.binary_cross_entropy_with_logits(torch.zeros(2), torch.zeros(2), reduction="avg")
+
+
+def test_custom_ops_are_registered():
+    for name in [*UNARY, "sigmoid_backward", "bce_with_logits"]:
+        assert hasattr(torch.ops.xpit, name)
+    x = torch.empty(3, 4, device="meta")
+    assert xpit.sigmoid(x).device.type == "meta"
+
+
+@pytest.mark.gpu
+def test_cuda_tensor_stays_on_device():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device for torch")
+    x = torch.linspace(-30, 30, 61, device="cuda", dtype=torch.float64, requires_grad=True)
+    y = xpit.sigmoid(x)  # the array-API reference on the device for now (CuPy kernels: later)
+    assert y.device == x.device
+    y.sum().backward()
+    torch.testing.assert_close(x.grad.cpu(), xpit.sigmoid_grad(x.detach().cpu()), rtol=4e-16,
+                               atol=0)
