@@ -131,9 +131,9 @@ def _small_inputs_first(func: F) -> F:
     NumPy array that one thread computes (below ``CPU_SPLIT_BYTES``) skips the
     dispatcher for one call of the compiled ufunc (the dispatcher costs a few
     microseconds, the call 0.2): the same call the chunked path makes, so the same bits.
-    A floating torch tensor goes, before anything else, to xpit's PyTorch custom operator
-    of that name (:mod:`xpit._backends.torch`): the compiled kernels with the family's
-    own gradients, opaque to ``torch.compile``.
+    A floating torch tensor goes to xpit's PyTorch custom operator of that name
+    (:mod:`xpit._backends.torch`): the compiled kernels with the family's own
+    gradients, opaque to ``torch.compile``.
     """
     name = func.__name__
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)  # singletons: compared by identity
@@ -142,8 +142,6 @@ def _small_inputs_first(func: F) -> F:
     @functools.wraps(func)
     def fast(x: Array, /, *, backend: str | None = None) -> Array:
         nonlocal ufunc
-        if _is_torch(x) and backend is None and (ops := _torch_ops()).takes(x):
-            return ops.UNARY[name](x)  # a custom operator: autograd and torch.compile
         if backend is None and (type(x) is float or (
                 type(x) is np.ndarray and x.nbytes < CPU_SPLIT_BYTES  # what one thread computes
                 and ((dtype := x.dtype) is f64 or dtype is f32))) and (
@@ -154,6 +152,8 @@ def _small_inputs_first(func: F) -> F:
                     return func(x, backend=backend)
                 ufunc = getattr(module, name)
             return ufunc(x)
+        if _is_torch(x) and backend is None and (ops := _torch_ops()).takes(x):
+            return ops.UNARY[name](x)  # a custom operator: autograd and torch.compile
         return func(x, backend=backend)
 
     return fast  # type: ignore[return-value]
