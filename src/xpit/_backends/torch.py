@@ -28,7 +28,6 @@ cancels. (``sigmoid_grad(logit(p))`` would add logit's own error, amplified by
 """
 
 import functools
-import math
 
 import numpy as np
 import torch
@@ -210,8 +209,4 @@ def bce(z: Tensor, t: Tensor, reduction: str) -> Tensor:
     """Binary cross-entropy with logits: the elementwise op, then the reduction in torch."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    loss = bce_with_logits(z, t)
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    return total if reduction == "sum" else total / math.prod(loss.shape)
+    return reference.reduce_loss(torch, bce_with_logits(z, t), reduction)
