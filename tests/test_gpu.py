@@ -22,7 +22,9 @@ from xpit._backends import cupy as cupy_backend
 
 pytestmark = pytest.mark.gpu
 FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit", "sigmoid_backward"]
-BINARY = ["sigmoid_backward", "bce_with_logits"]
+# The backward passes of the PyTorch operators are kernels too (not in xpit.ufuncs).
+BINARY = ["sigmoid_backward", "bce_with_logits", "sigmoid_vjp", "log_sigmoid_vjp",
+          "softplus_vjp", "logit_vjp"]
 DTYPES = ["float16", "float32", "float64"]
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.25, 0.5, 0.75, 1e-300, -1e-300,
@@ -32,7 +34,7 @@ _SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.25, 0.5, 0.75, 1e-3
 
 def _cpu(name, *arrays):
     """The compiled NumPy ufunc on host arrays: the bits the GPU must give."""
-    from xpit import ufuncs
+    from xpit.kernels import _ufuncs as ufuncs
 
     if name == "sigmoid_backward" and len(arrays) == 1:  # the local derivative: grad = 1
         arrays = (arrays[0], arrays[0].dtype.type(1))
@@ -62,7 +64,8 @@ def _inputs(name, dtype, seed=5):
 
 def _pair(name, dtype):
     """Two aligned arrays for a two-input function: (s, grad) or (logits, targets)."""
-    first = _inputs("sigmoid_backward" if name == "sigmoid_backward" else "sigmoid", dtype)
+    first = _inputs("sigmoid_backward" if name in ("sigmoid_backward", "logit_vjp")
+                    else "sigmoid", dtype)
     rng = np.random.default_rng(7)
     second = np.concatenate([rng.uniform(-2, 2, first.size // 2),
                              rng.uniform(0, 1, first.size - first.size // 2)]).astype(dtype)

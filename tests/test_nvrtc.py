@@ -90,7 +90,8 @@ def check_ptx(ptx: str, kernels: list[str]) -> Counter[str]:
     bad = [v for op in ops for v in violations(op)]
     assert not bad, "\n".join(bad)
     counts = Counter(ops)
-    assert counts["fma.rn.f64"] + counts["mul.rn.f64"] > 0, "no double arithmetic read"
+    read = sum(counts[f"{op}.rn.f64"] for op in ("fma", "mul", "div", "add", "sub"))
+    assert read > 0, "no double arithmetic read"
     return counts
 
 

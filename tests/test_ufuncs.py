@@ -27,6 +27,8 @@ except ImportError as exc:  # pragma: no cover - only without a C build
 
 UNARY = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
 BINARY = ["sigmoid_backward", "bce_with_logits"]
+# The backward passes of the PyTorch/JAX operators: in the extension, not in xpit.ufuncs.
+VJP = {"sigmoid_vjp": "sigmoid_grad", "log_sigmoid_vjp": "sigmoid", "softplus_vjp": "sigmoid"}
 DTYPES = [np.float16, np.float32, np.float64]
 SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 0.25, 2.0, 1e-300, 5e-324,
             -5e-324, 88.0, 89.0, -88.0, -89.0, 103.0, -104.0, 709.0, 710.0, -709.0, -710.0,
@@ -110,7 +112,7 @@ def pairs(name: str, dtype: type, n: int = N, seed: int = 1) -> tuple[np.ndarray
     h = n // 2
     a_bits = rng.integers(0, np.iinfo(uint).max, h, dtype=uint, endpoint=True).view(dtype)
     b_bits = rng.integers(0, np.iinfo(uint).max, h, dtype=uint, endpoint=True).view(dtype)
-    if name == "sigmoid_backward":  # s in [0, 1], any gradient
+    if name in ("sigmoid_backward", "logit_vjp"):  # s or p in [0, 1], any gradient
         a = rng.random(h)
         b = rng.standard_normal(h) * np.exp2(rng.integers(-30, 30, h))
     else:  # logits anywhere, targets in [0, 1]
@@ -327,9 +329,36 @@ def test_special_values() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY)
+@pytest.mark.parametrize("name", [*VJP, "logit_vjp"])
+def test_vjp_loops(name: str, dtype: type) -> None:
+    """``name(x, g)`` is ``g * f'(x)`` in one pass: for sigmoid, log_sigmoid and softplus exactly
+    the two operations' bits (the derivative rounded to the dtype, then the product; float16:
+    one rounding from float64), for logit ``g / p / (1 - p)`` (float32: in float64, rounded
+    once); any strides, with the other ufuncs' dtypes."""
+    f = getattr(_ufuncs, name)
+    assert isinstance(f, np.ufunc) and f.types == ["ee->e", "ff->f", "dd->d"]
+    assert f.__doc__.startswith(f"{name}(x1, x2, /, out=None")
+    x, g = pairs(name, dtype)
+    got = quiet(f, x, g)
+    with np.errstate(all="ignore"):
+        if name == "logit_vjp":
+            wide = g.astype(np.float64) / x.astype(np.float64) / (1.0 - x.astype(np.float64))
+            want = wide.astype(dtype)
+        elif dtype is np.float16:
+            derivative = getattr(ufuncs, VJP[name])(-x.astype(np.float64) if name.startswith(
+                "log_") else x.astype(np.float64))
+            want = (g.astype(np.float64) * derivative).astype(dtype)
+        else:
+            want = g * getattr(ufuncs, VJP[name])(-x if name.startswith("log_") else x)
+    assert equal_or_both_nan(got, want)
+    assert equal_or_both_nan(quiet(f, x[::-3], g[::-3]), got[::-3])  # NaNs: operand order
+    assert equal_or_both_nan(quiet(f, x, dtype(2.0)), quiet(f, x, np.full_like(x, 2.0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp"])
 def test_no_floating_point_warnings(name: str, dtype: type) -> None:
-    f = getattr(ufuncs, name)
+    f = getattr(_ufuncs, name)
     with np.errstate(all="ignore"):
         x = np.array([*SPECIALS, -2.0, 3.0, 1e-310, -1e-310]).astype(dtype)
         positive = x > 0
@@ -359,7 +388,7 @@ def test_cpu_path_reporting(cpu_path: Callable[[str], None]) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY)
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp"])
 def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], None]) -> None:
     """Every CPU path available here gives the baseline's bits (10^6 inputs, all float16).
 
@@ -369,7 +398,7 @@ def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], N
     paths = _ufuncs._available_paths()
     if len(paths) == 1:
         pytest.skip(f"only the {paths[0]} path exists on this machine")
-    f = getattr(ufuncs, name)
+    f = getattr(_ufuncs, name)
     args = (inputs(name, dtype),) if f.nin == 1 else pairs(name, dtype)
     results = {}
     for path in paths:

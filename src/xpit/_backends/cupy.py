@@ -95,6 +95,11 @@ KERNELS: dict[str, tuple[str, int, bool]] = {
     "logit": ("xpit_logit", 1, True),
     "sigmoid_backward": ("xpit_sigmoid_backward", 2, False),  # (s, grad)
     "bce_with_logits": ("xpit_bce", 2, False),  # (logits, targets): the elementwise loss
+    # The backward passes g f'(x) of PyTorch's operators, (x, grad) -> grad * f'(x):
+    "sigmoid_vjp": ("xpit_sigmoid_vjp", 2, True),
+    "log_sigmoid_vjp": ("xpit_log_sigmoid_vjp", 2, True),
+    "softplus_vjp": ("xpit_softplus_vjp", 2, True),
+    "logit_vjp": ("xpit_logit_vjp", 2, True),
 }
 FUSED_DTYPES = ("float16", "float32", "float64")
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # as CuPy names them

@@ -128,11 +128,15 @@ XPIT_INLINE npy_uint16 xpit_double_to_half(double x)
         return xpit_double_to_half(fd(xpit_half_to_double(x)));                  \
     }
 
-#define XPIT_HALF_FLOAT2(name, fd)                                               \
+#define XPIT_HALF2(name, fd)                                                     \
     XPIT_INLINE npy_uint16 xpit_h2_##name(npy_uint16 a, npy_uint16 b)            \
     {                                                                            \
         return xpit_double_to_half(fd(xpit_half_to_double(a), xpit_half_to_double(b))); \
-    }                                                                            \
+    }
+
+/* Two arguments, float32 through double and rounded once (no float version in family.h). */
+#define XPIT_HALF_FLOAT2(name, fd)                                               \
+    XPIT_HALF2(name, fd)                                                         \
     XPIT_INLINE float xpit_f2_##name(float a, float b)                           \
     {                                                                            \
         return (float)fd((double)a, (double)b);                                  \
@@ -145,14 +149,19 @@ XPIT_HALF1(softplus, xpit_softplus)
 XPIT_HALF1(logit, xpit_logit)
 XPIT_HALF_FLOAT2(sigmoid_backward, xpit_sigmoid_backward)
 XPIT_HALF_FLOAT2(bce_with_logits, xpit_bce)
+XPIT_HALF2(sigmoid_vjp, xpit_sigmoid_vjp)
+XPIT_HALF2(log_sigmoid_vjp, xpit_log_sigmoid_vjp)
+XPIT_HALF2(softplus_vjp, xpit_softplus_vjp)
+XPIT_HALF2(logit_vjp, xpit_logit_vjp)
 
 /* --- the loops, once per CPU variant ----------------------------------------------------- */
 
 /* The ufuncs in order; each has three loops: float16, float32, float64. */
 #define XPIT_LOOP_LIST(X)                                                        \
     X(sigmoid) X(sigmoid_grad) X(log_sigmoid) X(softplus) X(logit)               \
-    X(sigmoid_backward) X(bce_with_logits)
-#define XPIT_NUFUNCS 7
+    X(sigmoid_backward) X(bce_with_logits)                                       \
+    X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)
+#define XPIT_NUFUNCS 11
 #define XPIT_NTYPES 3
 
 #define XPIT_VARIANT _baseline
@@ -414,6 +423,36 @@ static const char doc_bce_with_logits[] =
     ">>> bce_with_logits(np.array([0.0, 1000.0, -1000.0]), np.array([1.0, 1.0, 1.0]))\n"
     "array([6.93147181e-01, 0.00000000e+00, 1.00000000e+03])\n";
 
+/* The backward passes (vector-Jacobian products) of PyTorch's and JAX's operators: not in
+   xpit.ufuncs' public list, documented for whoever finds them. */
+#define XPIT_VJP_DOC(name, what, example, result)                                     \
+    "The backward pass of ``" #name "``: ``grad * " what "``, one pass.\n\n"           \
+    "Parameters\n----------\n"                                                        \
+    "x1 : array_like\n    The input of ``" #name "``.\n"                              \
+    "x2 : array_like\n    ``grad``, the incoming gradient; broadcast against x1.\n"   \
+    XPIT_UFUNC_KWARGS                                                                 \
+    "\nReturns\n-------\n"                                                           \
+    "ndarray or scalar\n"                                                             \
+    "    The gradient with respect to x1.\n"                                          \
+    "\nNotes\n-----\n"                                                               \
+    "The derivative is rounded to the dtype, then multiplied by ``grad``: the\n"      \
+    "same bits as the two separate operations (float16: computed in float64\n"        \
+    "and rounded once). Used by xpit's PyTorch operators (xpit._backends.torch).\n"    \
+    "\nExamples\n--------\n"                                                          \
+    ">>> import numpy as np\n"                                                        \
+    ">>> from xpit.kernels import _ufuncs\n"                                          \
+    ">>> _ufuncs." #name "_vjp(" example ", 2.0)\n"                                    \
+    result "\n"
+
+static const char doc_sigmoid_vjp[] =
+    XPIT_VJP_DOC(sigmoid, "sigmoid_grad(x)", "0.0", "np.float64(0.5)");
+static const char doc_log_sigmoid_vjp[] =
+    XPIT_VJP_DOC(log_sigmoid, "sigmoid(-x)", "0.0", "np.float64(1.0)");
+static const char doc_softplus_vjp[] =
+    XPIT_VJP_DOC(softplus, "sigmoid(x)", "0.0", "np.float64(1.0)");
+static const char doc_logit_vjp[] =
+    XPIT_VJP_DOC(logit, "1 / (p (1 - p))", "0.5", "np.float64(8.0)");
+
 typedef struct {
     const char *name;
     const char *doc;
@@ -426,6 +465,8 @@ static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
     XPIT_SPEC1(sigmoid) XPIT_SPEC1(sigmoid_grad) XPIT_SPEC1(log_sigmoid)
     XPIT_SPEC1(softplus) XPIT_SPEC1(logit)
     XPIT_SPEC2(sigmoid_backward) XPIT_SPEC2(bce_with_logits)
+    XPIT_SPEC2(sigmoid_vjp) XPIT_SPEC2(log_sigmoid_vjp) XPIT_SPEC2(softplus_vjp)
+    XPIT_SPEC2(logit_vjp)
 };
 
 /* --- module-level functions: the CPU path ------------------------------------------------ */

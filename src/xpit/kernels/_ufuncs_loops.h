@@ -71,10 +71,10 @@
     XPIT_UNARY_LOOP(loop_##name##_f, float, ff)                                  \
     XPIT_UNARY_LOOP(loop_##name##_d, double, fd)
 
-/* ... and of two arguments: float32 goes through double and is rounded once. */
-#define XPIT_BINARY_LOOPS(name, fd)                                              \
+/* ... and of two arguments. */
+#define XPIT_BINARY_LOOPS(name, fd, ff)                                          \
     XPIT_BINARY_LOOP(loop_##name##_e, npy_uint16, xpit_h2_##name)                \
-    XPIT_BINARY_LOOP(loop_##name##_f, float, xpit_f2_##name)                     \
+    XPIT_BINARY_LOOP(loop_##name##_f, float, ff)                                 \
     XPIT_BINARY_LOOP(loop_##name##_d, double, fd)
 
 XPIT_UNARY_LOOPS(sigmoid, xpit_sigmoid, xpit_sigmoidf)
@@ -82,8 +82,12 @@ XPIT_UNARY_LOOPS(sigmoid_grad, xpit_sigmoid_grad, xpit_sigmoid_gradf)
 XPIT_UNARY_LOOPS(log_sigmoid, xpit_log_sigmoid, xpit_log_sigmoidf)
 XPIT_UNARY_LOOPS(softplus, xpit_softplus, xpit_softplusf)
 XPIT_UNARY_LOOPS(logit, xpit_logit, xpit_logitf)
-XPIT_BINARY_LOOPS(sigmoid_backward, xpit_sigmoid_backward)
-XPIT_BINARY_LOOPS(bce_with_logits, xpit_bce)
+XPIT_BINARY_LOOPS(sigmoid_backward, xpit_sigmoid_backward, xpit_f2_sigmoid_backward)
+XPIT_BINARY_LOOPS(bce_with_logits, xpit_bce, xpit_f2_bce_with_logits)
+XPIT_BINARY_LOOPS(sigmoid_vjp, xpit_sigmoid_vjp, xpit_sigmoid_vjpf)
+XPIT_BINARY_LOOPS(log_sigmoid_vjp, xpit_log_sigmoid_vjp, xpit_log_sigmoid_vjpf)
+XPIT_BINARY_LOOPS(softplus_vjp, xpit_softplus_vjp, xpit_softplus_vjpf)
+XPIT_BINARY_LOOPS(logit_vjp, xpit_logit_vjp, xpit_logit_vjpf)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \

@@ -380,4 +380,20 @@ XPIT_FUNC float xpit_logitf(float p)
     return (float)(((pd >= 0.0) & (pd <= 1.0)) ? r : XPIT__NAN);
 }
 
+/* ---- the backward passes: g f'(x) in one pass (PyTorch's and JAX's gradients) ----
+   Each is exactly the product of two operations, the derivative rounded to the type first:
+   g * sigmoid_grad(x), g * sigmoid(-x), g * sigmoid(x) (float32: float products, so the
+   same bits as `grad * xpit.sigmoid_grad(x)` computed as two arrays); logit's is
+   g / (p (1 - p)) as g / p / (1 - p), computed in double and rounded once for float32:
+   1 - p is exact for p >= 1/2 and rounded once below, so nothing cancels, and dividing
+   twice keeps 1e-300 ** 2 from underflowing to a 1 / 0. */
+XPIT_FUNC double xpit_sigmoid_vjp(double x, double g) { return g * xpit_sigmoid_grad(x); }
+XPIT_FUNC double xpit_log_sigmoid_vjp(double x, double g) { return g * xpit_sigmoid(-x); }
+XPIT_FUNC double xpit_softplus_vjp(double x, double g) { return g * xpit_sigmoid(x); }
+XPIT_FUNC double xpit_logit_vjp(double p, double g) { return g / p / (1.0 - p); }
+XPIT_FUNC float xpit_sigmoid_vjpf(float x, float g) { return g * xpit_sigmoid_gradf(x); }
+XPIT_FUNC float xpit_log_sigmoid_vjpf(float x, float g) { return g * xpit_sigmoidf(-x); }
+XPIT_FUNC float xpit_softplus_vjpf(float x, float g) { return g * xpit_sigmoidf(x); }
+XPIT_FUNC float xpit_logit_vjpf(float p, float g) { return (float)xpit_logit_vjp(p, g); }
+
 #endif /* XPIT_FAMILY_H */
