@@ -199,9 +199,13 @@ def test_half_precision_within_one_ulp(name, dtype):
          else torch.linspace(-20, 20, 1001)).to(dtype)
     y = getattr(xpit, name)(x)
     assert y.dtype == dtype and y.shape == x.shape
-    exact = getattr(xpit, name)(x.double())
-    rounded = exact.to(dtype).double()
-    info = torch.finfo(dtype)
+    _assert_within_one_ulp(y, getattr(xpit, name)(x.double()))
+
+
+def _assert_within_one_ulp(y, exact):
+    """``y`` (a half, bfloat16 or float32 tensor) within 1 ULP of the float64 ``exact``."""
+    rounded = exact.to(y.dtype).double()
+    info = torch.finfo(y.dtype)
     ulp = torch.clamp(rounded.abs(), min=info.smallest_normal) * info.eps
     assert ((y.double() == rounded) | ((y.double() - rounded).abs() <= ulp)).all()
 
@@ -213,20 +217,74 @@ def test_other_inputs_keep_their_paths():
         xpit.binary_cross_entropy_with_logits(torch.zeros(2), torch.zeros(2), reduction="avg")
 
 
+VJP = {"sigmoid_vjp": "sigmoid", "log_sigmoid_vjp": "log_sigmoid",
+       "softplus_vjp": "softplus", "logit_vjp": "logit"}
+
+
+@pytest.mark.parametrize("name", VJP)
+def test_backward_operators(name):
+    """The fused backward passes ``g f'(x)``: the gradient autograd computes, differentiable in
+    both arguments (gradcheck, gradgradcheck: the third derivative of the forward)."""
+    from xpit._backends import torch as ops
+
+    op = getattr(ops, name)
+    points = [0.25, 0.5, 0.75, 0.125] if name == "logit_vjp" else [0.0, 1.0, -1.0, 30.0, -3.0]
+    x, g = _f64(points), _f64([1.0, -2.0, 0.5, 3.0, 1.5][: len(points)])
+    assert torch.autograd.gradcheck(op, (x, g))
+    assert torch.autograd.gradgradcheck(op, (x, g))
+    (expected,) = torch.autograd.grad(getattr(xpit, VJP[name])(x), x, g)
+    assert torch.equal(op(x.detach(), g.detach()), expected)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        xd, gd = x.detach().to(dtype), g.detach().to(dtype)
+        got = op(xd, gd)
+        assert got.dtype == dtype
+        _assert_within_one_ulp(got, op(xd.double(), gd.double()))
+
+
+def test_large_tensors_threaded_and_ordinary():
+    """A tensor of many chunks (threads, huge-page advice for the output) gives the bits of its
+    NumPy view; the result is an ordinary tensor of PyTorch's allocator, and the caller's
+    tensor is left as it was (still resizable)."""
+    x = torch.randn(3 << 20, generator=torch.Generator().manual_seed(3)) * 30
+    y = xpit.sigmoid(x)
+    assert torch.equal(y, torch.from_numpy(xpit.sigmoid(x.clone().numpy())))
+    xr = x.clone().requires_grad_(True)
+    xpit.log_sigmoid(xr).backward(torch.ones_like(x))
+    assert torch.equal(xr.grad, xpit.sigmoid(-x))
+    for t in (y, x):  # Tensor.numpy() would have marked both storages as never resizable
+        t.resize_(2 * t.numel())
+
+
 def test_custom_ops_are_registered():
-    for name in [*UNARY, "sigmoid_backward", "bce_with_logits"]:
+    for name in [*UNARY, "sigmoid_backward", "bce_with_logits", *VJP]:
         assert hasattr(torch.ops.xpit, name)
     x = torch.empty(3, 4, device="meta")
     assert xpit.sigmoid(x).device.type == "meta"
 
 
 @pytest.mark.gpu
-def test_cuda_tensor_stays_on_device():
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_cuda_tensors_run_the_fused_kernels(dtype):
+    """On a CUDA tensor the CuPy kernels run on its memory and its current stream: the bits of
+    the CPU kernels (the same C source), forward and backward, and the result stays there."""
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA device for torch")
-    x = torch.linspace(-30, 30, 61, device="cuda", dtype=torch.float64, requires_grad=True)
-    y = xpit.sigmoid(x)  # the array-API reference on the device for now (CuPy kernels: later)
-    assert y.device == x.device
-    y.sum().backward()
-    torch.testing.assert_close(x.grad.cpu(), xpit.sigmoid_grad(x.detach().cpu()), rtol=4e-16,
-                               atol=0)
+        pytest.skip("CuPy sees a CUDA device but PyTorch does not (CPU build of PyTorch?)")
+    gen = torch.Generator().manual_seed(4)
+    cpu = torch.cat([torch.randn(100_000, generator=gen) * 30,
+                     torch.tensor([0.0, -0.0, 1e-30, 88.0, -104.0, 710.0, -750.0])]).to(dtype)
+    for name in UNARY:
+        x = torch.sigmoid(cpu.float()).to(dtype) if name == "logit" else cpu
+        xc = x.cuda().requires_grad_(True)
+        y = getattr(xpit, name)(xc)
+        assert y.device == xc.device and y.dtype == dtype
+        assert torch.equal(y.cpu(), getattr(xpit, name)(x)), name
+        y.backward(torch.ones_like(y))
+        xh = x.clone().requires_grad_(True)
+        getattr(xpit, name)(xh).backward(torch.ones_like(xh))
+        assert torch.equal(xc.grad.cpu(), xh.grad), name
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):  # queued on the caller's stream, not CuPy's default
+        x = cpu.cuda(non_blocking=True)
+        y = xpit.sigmoid(x[::2])  # strided
+    stream.synchronize()
+    assert torch.equal(y.cpu(), xpit.sigmoid(cpu[::2]))

@@ -217,12 +217,14 @@ def fused_kernel(func: str, dtype: str) -> Any:
         options=NVRTC_OPTIONS)
 
 
-def fused(func: str, *arrays: Any) -> Any:
+def fused(func: str, *arrays: Any, out: Any = None) -> Any:
     """``func(*arrays)`` for float16, float32 or float64 CuPy arrays, in one kernel launch.
 
     One array for the one-input functions; ``sigmoid_backward`` takes ``(s,)`` or
-    ``(s, grad)``; ``bce_with_logits`` takes ``(logits, targets)``. Arrays of
-    different dtypes are computed in their common dtype; shapes broadcast.
+    ``(s, grad)``; ``bce_with_logits`` takes ``(logits, targets)``, the ``*_vjp``
+    backward passes ``(x, grad)``. Arrays of different dtypes are computed in their
+    common dtype; shapes broadcast. ``out``, a CuPy array of the result's shape and
+    dtype (e.g. a DLPack view of a torch tensor), receives the result if given.
     """
     nin = _check(func)[1]
     cupy = _cupy()
@@ -234,7 +236,8 @@ def fused(func: str, *arrays: Any) -> Any:
     _check(func, str(dtype))
     arrays = tuple(a.astype(dtype, copy=False) if isinstance(a, cupy.ndarray) else a
                    for a in arrays)
-    return fused_kernel(func, str(dtype))(*arrays)
+    kernel = fused_kernel(func, str(dtype))
+    return kernel(*arrays) if out is None else kernel(*arrays, out)
 
 
 def offload(func: str, x: Any, out: Any, work: Any, chunk_size: int | None,

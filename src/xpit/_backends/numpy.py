@@ -84,14 +84,19 @@ def _reference_chunk(name: str) -> Callable[[np.ndarray, np.ndarray], None]:
     return run
 
 
-def chunk_kernel(name: str) -> Callable[[np.ndarray, np.ndarray], None]:
-    """``kernel(x, out)`` writing ``name(x)`` into ``out`` (any layout, out in the result dtype)."""
+def chunk_kernel(name: str) -> Callable[..., None]:
+    """``kernel(*inputs, out)`` writing ``name(*inputs)`` into ``out`` (any layout, out in the
+    result dtype). ``sigmoid_backward`` with one input is its local derivative (grad 1)."""
     module = compiled()[0]
     if module is None:
         return _reference_chunk(name)
     ufunc = getattr(module, name)
     if ufunc.nin == 2:  # sigmoid_backward(s) is sigmoid_backward(s, 1), the same bits
-        return lambda x, out: ufunc(x, 1.0, out=out, dtype=out.dtype)
+        def binary(x: np.ndarray, *rest: np.ndarray) -> None:
+            *other, out = rest
+            ufunc(x, other[0] if other else 1.0, out=out, dtype=out.dtype)
+
+        return binary
     return lambda x, out: ufunc(x, out=out, dtype=out.dtype)
 
 
@@ -119,46 +124,50 @@ def _pool(threads: int) -> Any:
         return _pool_state["executor"]
 
 
-def _flat_views(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Flat views of both arrays in the same element order, or None if their layouts differ."""
-    order = ("C" if x.flags.c_contiguous and out.flags.c_contiguous else
-             "F" if x.flags.f_contiguous and out.flags.f_contiguous else None)
-    return None if order is None else (x.reshape(-1, order=order), out.reshape(-1, order=order))
+def _flat_views(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
+    """Flat views of all arrays in the same element order, or None if their layouts differ."""
+    order = ("C" if all(a.flags.c_contiguous for a in arrays) else
+             "F" if all(a.flags.f_contiguous for a in arrays) else None)
+    return None if order is None else tuple(a.reshape(-1, order=order) for a in arrays)
 
 
-def _chunks(x: np.ndarray, out: np.ndarray, length: int
-            ) -> tuple[list[slice], Callable[[slice], tuple[np.ndarray, np.ndarray]]]:
-    """Slices, and how to cut both arrays by them: flat views when the layouts agree,
-    else blocks of whole rows along the leading axis."""
-    views = _flat_views(x, out)
+def _chunks(arrays: tuple[np.ndarray, ...], length: int
+            ) -> tuple[list[slice], Callable[[slice], tuple[np.ndarray, ...]]]:
+    """Slices, and how to cut all arrays (of one shape) by them: flat views when the layouts
+    agree, else blocks of whole rows along the leading axis."""
+    views = _flat_views(arrays)
+    size, shape = arrays[0].size, arrays[0].shape
     if views is not None:
-        xf, of = views
-        return chunk_slices(x.size, length), lambda sl: (xf[sl], of[sl])
-    row = x.size // x.shape[0]
-    return chunk_slices(x.shape[0], max(1, length // row)), lambda sl: (x[sl], out[sl])
+        return chunk_slices(size, length), lambda sl: tuple(v[sl] for v in views)
+    row = size // shape[0]
+    return (chunk_slices(shape[0], max(1, length // row)),
+            lambda sl: tuple(a[sl] for a in arrays))
 
 
-def compute(name: str, x: np.ndarray, out: np.ndarray, *, chunk_size: int | None = None,
-            workers: int = 1, advance: Callable[[int], object] | None = None) -> None:
-    """Write ``name(x)`` into ``out`` (same shape), in chunks, on ``workers`` threads.
+def compute(name: str, x: np.ndarray, out: np.ndarray, *, second: np.ndarray | None = None,
+            chunk_size: int | None = None, workers: int = 1,
+            advance: Callable[[int], object] | None = None) -> None:
+    """Write ``name(x)`` (or ``name(x, second)``) into ``out``, in chunks, on ``workers`` threads.
 
-    ``advance(n)`` is called after each chunk with its number of elements.
-    ``out`` may be ``x`` itself; it must not overlap ``x`` otherwise.
+    The arrays have one shape. ``advance(n)`` is called after each chunk with its number
+    of elements. ``out`` may be an input itself; it must not overlap one otherwise.
     """
     if x.size == 0:
         return
     kernel = chunk_kernel(name)
-    length = cpu_chunk_length(x.size, max(x.itemsize, out.itemsize), chunk_size, workers)
+    arrays = (x, out) if second is None else (x, second, out)
+    itemsize = max(a.itemsize for a in arrays)
+    length = cpu_chunk_length(x.size, itemsize, chunk_size, workers)
     if x.size <= length and advance is None:  # one chunk, here and now, without threads
-        kernel(x, out)
+        kernel(*arrays)
         return
-    slices, cut = _chunks(x, out, length)
+    slices, cut = _chunks(arrays, length)
 
     def run(sl: slice) -> None:
-        xc, oc = cut(sl)
-        kernel(xc, oc)
+        parts = cut(sl)
+        kernel(*parts)
         if advance is not None:
-            advance(xc.size)
+            advance(parts[0].size)
 
     # Threads take the next chunk from a shared counter (atomic under the GIL),
     # so fast and slow threads balance; the calling thread works too.

@@ -4,35 +4,43 @@ Imported only when a torch tensor reaches a public function (``import xpit`` nev
 imports torch). Each function is a ``torch.library.custom_op`` in the ``xpit``
 namespace (``torch.ops.xpit.sigmoid`` ...), with
 
-- a forward that runs the compiled NumPy ufunc on the CPU tensor's own memory
-  (``tensor.numpy()`` is a zero-copy view; non-contiguous tensors pass their
-  strides through it), threaded like NumPy's fast path. bfloat16 has no NumPy
-  dtype: it is computed in float32 and rounded back. Where the extension is not
-  built, or for a tensor on another device, the array-API reference runs in torch
-  on the tensor's own device instead. (CUDA: the reference for now; the fused
-  CuPy kernels via DLPack are a later step.)
+- a forward that runs the compiled kernels on the tensor's own memory, zero-copy:
+  on the CPU the NumPy ufunc on ``tensor.numpy()`` (non-contiguous tensors pass their
+  strides through), threaded like NumPy's fast path; on a CUDA device the CuPy kernel
+  on a DLPack view, launched on the tensor's current stream, writing into a tensor
+  from PyTorch's allocator. bfloat16 has no NumPy or CuPy dtype: it is computed in
+  float32 and rounded back. Where neither applies (no extension built, CuPy missing,
+  another device) the array-API reference runs in torch on the tensor's own device.
 - a fake implementation (``torch.empty_like``), so ``torch.compile`` and meta
   tensors see the op as one opaque node: no graph break, no tracing of xpit's
   dispatcher;
-- an autograd formula written with these same operators, so that double backward
-  works and differentiates the family's own derivatives:
+- an autograd formula that runs one more operator of this module, so that double
+  backward works and differentiates the family's own derivatives. The backward
+  passes are fused kernels ``g f'(x)`` (one pass, the bits of ``g * f'(x)``):
   sigmoid' = sigmoid_grad, log_sigmoid' = sigmoid(-x), softplus' = sigmoid,
-  logit'(p) = 1 / p / (1 - p), sigmoid_grad' = sigmoid_grad(x) * tanh(-x / 2),
-  and for sigmoid_backward(s, g) = g s (1 - s): (g (1 - 2s), s (1 - s)).
+  logit'(p) = 1 / p / (1 - p); and sigmoid_grad' = sigmoid_grad(x) tanh(-x / 2),
+  sigmoid_backward(s, g) = g s (1 - s): (g (1 - 2s), s (1 - s)).
 
-Why ``1 / p / (1 - p)`` is accurate for logit: for p >= 1/2, ``1 - p`` is exact
+Why ``g / p / (1 - p)`` is accurate for logit: for p >= 1/2, ``1 - p`` is exact
 (Sterbenz), for p < 1/2 it is rounded once with relative error <= 2**-53, so the
-result is within about 1.5 ULP of ``1 / (p (1 - p))`` for every p in [0, 1]; nothing
+result is within about 1.5 ULP of ``g / (p (1 - p))`` for every p in [0, 1]; nothing
 cancels. (``sigmoid_grad(logit(p))`` would add logit's own error, amplified by
 ``|x|`` in the tails.)
+
+Outputs of 4 MiB and more on the CPU are advised to the kernel as huge-page memory
+(``madvise(MADV_HUGEPAGE)``, what NumPy does for its own arrays): writing a fresh
+40 MB result otherwise costs a page fault per 4 KiB, more than the kernel itself.
 """
 
 import functools
+import sys
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from xpit import _registry
+from xpit._backends import cupy as cupy_backend
 from xpit._backends import numpy as numpy_backend
 from xpit._chunks import usable_cores
 from xpit.kernels import reference
@@ -45,6 +53,43 @@ def takes(x: object) -> bool:
     return isinstance(x, Tensor) and x.dtype in _FLOATS
 
 
+# --- memory ------------------------------------------------------------------------------------
+
+_HUGE_PAGE = 1 << 21
+_ADVISE_BYTES = 1 << 22  # NumPy's threshold for the same advice
+
+
+@functools.cache
+def _madvise():
+    """libc's ``madvise`` and MADV_HUGEPAGE, or None where there is no such thing (not Linux)."""
+    import mmap
+
+    if not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    call.restype = ctypes.c_int
+    return functools.partial(lambda f, start, length: f(start, length, mmap.MADV_HUGEPAGE),
+                             call)
+
+
+def _empty_cpu(like: Tensor, dtype: torch.dtype) -> Tensor:
+    """A fresh contiguous CPU tensor of ``like``'s shape; a large one on huge pages."""
+    out = torch.empty(like.shape, dtype=dtype)
+    if out.nbytes >= _ADVISE_BYTES and (advise := _madvise()) is not None:
+        start = -(-out.data_ptr() // _HUGE_PAGE) * _HUGE_PAGE  # the aligned 2 MiB pages inside
+        stop = (out.data_ptr() + out.nbytes) // _HUGE_PAGE * _HUGE_PAGE
+        if stop > start:
+            advise(start, stop - start)  # advice only: a failure changes nothing
+    return out
+
+
 # --- the forward kernels -----------------------------------------------------------------------
 
 def _xp():
@@ -53,40 +98,86 @@ def _xp():
     return xp
 
 
-def _on_cpu_compiled(*tensors: Tensor) -> bool:
-    return (numpy_backend.compiled()[0] is not None
-            and all(t.device.type == "cpu" for t in tensors))
+_NUMPY_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float32),
+                 torch.float64: np.dtype(np.float64)}
 
 
-def _host(t: Tensor) -> np.ndarray:
+class _Memory:
+    """A CPU tensor's memory as NumPy's array interface: a view without ``Tensor.numpy()``,
+    which would mark the tensor's storage as never resizable again, a lasting change to the
+    caller's tensor. The view holds the tensor, so the memory lives as long as it does."""
+
+    __slots__ = ("__array_interface__", "tensor")
+
+    def __init__(self, t: Tensor, *, writable: bool) -> None:
+        self.tensor = t
+        dtype = _NUMPY_DTYPES[t.dtype]
+        self.__array_interface__ = {
+            "version": 3, "typestr": dtype.str, "data": (t.data_ptr(), not writable),
+            "shape": tuple(t.shape), "strides": tuple(k * dtype.itemsize for k in t.stride())}
+
+
+def _host(t: Tensor, *, writable: bool = False) -> np.ndarray:
     """A NumPy view of a CPU tensor (bfloat16 through a float32 copy)."""
-    t = t.detach()
     if t.dtype == torch.bfloat16:
         t = t.float()
-    return t.numpy()
+    return np.asarray(_Memory(t, writable=writable))
 
 
-def _unary(name: str, x: Tensor) -> Tensor:
+@functools.cache
+def _cupy_usable() -> bool:
+    return _registry.probe("cupy")[0]
+
+
+def _on_cuda(name: str, tensors: tuple[Tensor, ...], work: torch.dtype) -> Tensor:
+    """The CuPy kernel on DLPack views, on the tensors' device and current stream."""
+    import cupy
+
+    device = tensors[0].device
+    out = torch.empty(tensors[0].shape, dtype=work, device=device)
+    stream = torch.cuda.current_stream(device)
+    with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream,
+                                                                  device.index):
+        arrays = [cupy.from_dlpack(t.detach().to(work)) for t in tensors]
+        cupy_backend.fused(name, *arrays, out=cupy.from_dlpack(out))
+    return out
+
+
+def _compute(name: str, *tensors: Tensor) -> Tensor:
+    """``name`` of the compiled family on tensors of one shape, device and dtype."""
+    x = tensors[0]
+    dtype = x.dtype
+    work = torch.float32 if dtype == torch.bfloat16 else dtype
     if x.numel() == 0:
         return torch.empty_like(x)
-    if _on_cpu_compiled(x):
-        out = torch.empty_like(x, dtype=torch.float32 if x.dtype == torch.bfloat16 else x.dtype)
-        numpy_backend.compute(name, _host(x), out.numpy(), workers=usable_cores())
-        return out if x.dtype != torch.bfloat16 else out.to(torch.bfloat16)
-    return _reference(getattr(reference, name), x)
+    device = x.device.type
+    if device == "cpu" and numpy_backend.compiled()[0] is not None:
+        out = _empty_cpu(x, work)
+        arrays = [_host(t) for t in tensors]
+        numpy_backend.compute(name, arrays[0], _host(out, writable=True),
+                              second=arrays[1] if len(arrays) > 1 else None,
+                              workers=usable_cores())
+    elif device == "cuda" and _cupy_usable():
+        out = _on_cuda(name, tensors, work)
+    else:
+        return _reference(name, *tensors)
+    return out if dtype == work else out.to(dtype)
 
 
-def _binary(name: str, kernel, a: Tensor, b: Tensor) -> Tensor:
-    if a.numel() == 0:
-        return torch.empty_like(a)
-    if _on_cpu_compiled(a, b):
-        y = getattr(numpy_backend.compiled()[0], name)(_host(a), _host(b))
-        return torch.from_numpy(np.asarray(y)).to(a.dtype)
-    return _reference(kernel, a, b)
+# The array-API reference of each operator, for tensors the compiled kernels do not take.
+_REFERENCE = {
+    "bce_with_logits": functools.partial(reference.binary_cross_entropy_with_logits,
+                                         reduction="none"),
+    "sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid_grad(xp, x),
+    "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
+    "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
+    "logit_vjp": lambda xp, p, g: g / p / (1.0 - p),
+}
 
 
-def _reference(kernel, *tensors: Tensor) -> Tensor:
+def _reference(name: str, *tensors: Tensor) -> Tensor:
     """The array-API kernel in torch, on the tensors' own device (half types in float32)."""
+    kernel = _REFERENCE.get(name) or getattr(reference, name)
     dtype = tensors[0].dtype
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     y = kernel(_xp(), *(t.detach().to(work) for t in tensors))
@@ -97,44 +188,68 @@ def _reference(kernel, *tensors: Tensor) -> Tensor:
 
 @torch.library.custom_op("xpit::sigmoid", mutates_args=())
 def sigmoid(x: Tensor) -> Tensor:
-    return _unary("sigmoid", x)
+    return _compute("sigmoid", x)
 
 
 @torch.library.custom_op("xpit::sigmoid_grad", mutates_args=())
 def sigmoid_grad(x: Tensor) -> Tensor:
-    return _unary("sigmoid_grad", x)
+    return _compute("sigmoid_grad", x)
 
 
 @torch.library.custom_op("xpit::log_sigmoid", mutates_args=())
 def log_sigmoid(x: Tensor) -> Tensor:
-    return _unary("log_sigmoid", x)
+    return _compute("log_sigmoid", x)
 
 
 @torch.library.custom_op("xpit::softplus", mutates_args=())
 def softplus(x: Tensor) -> Tensor:
-    return _unary("softplus", x)
+    return _compute("softplus", x)
 
 
 @torch.library.custom_op("xpit::logit", mutates_args=())
 def logit(p: Tensor) -> Tensor:
-    return _unary("logit", p)
+    return _compute("logit", p)
 
 
 @torch.library.custom_op("xpit::sigmoid_backward", mutates_args=())
 def sigmoid_backward(s: Tensor, grad: Tensor) -> Tensor:
-    return _binary("sigmoid_backward", reference.sigmoid_backward, s, grad)
+    return _compute("sigmoid_backward", s, grad)
 
 
 @torch.library.custom_op("xpit::bce_with_logits", mutates_args=())
 def bce_with_logits(z: Tensor, t: Tensor) -> Tensor:
     """The elementwise binary cross-entropy with logits (no reduction)."""
-    return _binary("bce_with_logits", functools.partial(
-        reference.binary_cross_entropy_with_logits, reduction="none"), z, t)
+    return _compute("bce_with_logits", z, t)
+
+
+@torch.library.custom_op("xpit::sigmoid_vjp", mutates_args=())
+def sigmoid_vjp(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad * sigmoid_grad(x)`` in one pass: the backward of :func:`sigmoid`."""
+    return _compute("sigmoid_vjp", x, grad)
+
+
+@torch.library.custom_op("xpit::log_sigmoid_vjp", mutates_args=())
+def log_sigmoid_vjp(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad * sigmoid(-x)`` in one pass: the backward of :func:`log_sigmoid`."""
+    return _compute("log_sigmoid_vjp", x, grad)
+
+
+@torch.library.custom_op("xpit::softplus_vjp", mutates_args=())
+def softplus_vjp(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad * sigmoid(x)`` in one pass: the backward of :func:`softplus`."""
+    return _compute("softplus_vjp", x, grad)
+
+
+@torch.library.custom_op("xpit::logit_vjp", mutates_args=())
+def logit_vjp(p: Tensor, grad: Tensor) -> Tensor:
+    """``grad / p / (1 - p)`` in one pass: the backward of :func:`logit`."""
+    return _compute("logit_vjp", p, grad)
 
 
 for _op in (sigmoid, sigmoid_grad, log_sigmoid, softplus, logit):
     _op.register_fake(lambda x: torch.empty_like(x))
-for _op in (sigmoid_backward, bce_with_logits):
+for _op in (sigmoid_backward, bce_with_logits, sigmoid_vjp, log_sigmoid_vjp, softplus_vjp,
+            logit_vjp):
     _op.register_fake(lambda a, b: torch.empty_like(a))
 
 
@@ -144,32 +259,34 @@ def _save_inputs(ctx, inputs, output) -> None:
     ctx.save_for_backward(*inputs)
 
 
+def _sigmoid_grad_of(x: Tensor, grad: Tensor) -> Tensor:
+    # d/dx s(1 - s) = s(1 - s)(1 - 2s), and 1 - 2 sigmoid(x) = tanh(-x / 2) without cancellation
+    return grad * (sigmoid_grad(x) * torch.tanh(-0.5 * x))
+
+
 def _sigmoid_bw(ctx, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
-    return grad * sigmoid_grad(x)
+    return sigmoid_vjp(x, grad)
 
 
 def _sigmoid_grad_bw(ctx, grad: Tensor) -> Tensor:
-    # d/dx s(1 - s) = s(1 - s)(1 - 2s), and 1 - 2 sigmoid(x) = tanh(-x / 2) without cancellation
     (x,) = ctx.saved_tensors
-    return grad * (sigmoid_grad(x) * torch.tanh(-0.5 * x))
+    return _sigmoid_grad_of(x, grad)
 
 
 def _log_sigmoid_bw(ctx, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
-    return grad * sigmoid(-x)
+    return log_sigmoid_vjp(x, grad)
 
 
 def _softplus_bw(ctx, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
-    return grad * sigmoid(x)
+    return softplus_vjp(x, grad)
 
 
 def _logit_bw(ctx, grad: Tensor) -> Tensor:
     (p,) = ctx.saved_tensors
-    # Two divisions, not one by p * (1 - p): the same accuracy, and the second derivative
-    # near 0 overflows to -inf (its true value) instead of becoming inf - inf = NaN.
-    return grad / p / (1.0 - p)
+    return logit_vjp(p, grad)
 
 
 def _sigmoid_backward_bw(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
@@ -177,15 +294,46 @@ def _sigmoid_backward_bw(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
     return grad * g * (1.0 - 2.0 * s), sigmoid_backward(s, grad)
 
 
-def _bce_bw(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+def _bce_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
     # d/dz = sigmoid(z) - t; d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
     z, t = ctx.saved_tensors
-    return grad * (sigmoid(z) - t), grad * -z
+    want_z, want_t = ctx.needs_input_grad
+    return (grad * (sigmoid(z) - t) if want_z else None), (grad * -z if want_t else None)
+
+
+# The backward passes' own backward (second derivatives), for (x, g) -> g f'(x):
+def _needed(ctx, dx, dg) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients autograd asks for, computed only then."""
+    want_x, want_g = ctx.needs_input_grad
+    return (dx() if want_x else None), (dg() if want_g else None)
+
+
+def _sigmoid_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    x, g = ctx.saved_tensors  # d/dx = g sigmoid''(x); d/dg = sigmoid'(x)
+    return _needed(ctx, lambda: _sigmoid_grad_of(x, grad * g), lambda: sigmoid_vjp(x, grad))
+
+
+def _log_sigmoid_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    x, g = ctx.saved_tensors  # d/dx g sigmoid(-x) = -g sigmoid'(x)
+    return _needed(ctx, lambda: sigmoid_vjp(x, -(grad * g)), lambda: log_sigmoid_vjp(x, grad))
+
+
+def _softplus_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    x, g = ctx.saved_tensors  # d/dx g sigmoid(x) = g sigmoid'(x)
+    return _needed(ctx, lambda: sigmoid_vjp(x, grad * g), lambda: softplus_vjp(x, grad))
+
+
+def _logit_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    p, g = ctx.saved_tensors  # d/dp g / (p (1 - p)) = g (2p - 1) / (p (1 - p))^2
+    return _needed(ctx, lambda: logit_vjp(p, logit_vjp(p, grad * g) * (2.0 * p - 1.0)),
+                   lambda: logit_vjp(p, grad))
 
 
 for _op, _bw in ((sigmoid, _sigmoid_bw), (sigmoid_grad, _sigmoid_grad_bw),
                  (log_sigmoid, _log_sigmoid_bw), (softplus, _softplus_bw), (logit, _logit_bw),
-                 (sigmoid_backward, _sigmoid_backward_bw), (bce_with_logits, _bce_bw)):
+                 (sigmoid_backward, _sigmoid_backward_bw), (bce_with_logits, _bce_bw),
+                 (sigmoid_vjp, _sigmoid_vjp_bw), (log_sigmoid_vjp, _log_sigmoid_vjp_bw),
+                 (softplus_vjp, _softplus_vjp_bw), (logit_vjp, _logit_vjp_bw)):
     _op.register_autograd(_bw, setup_context=_save_inputs)
 
 
