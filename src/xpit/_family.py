@@ -153,7 +153,7 @@ def _small_inputs_first(func: F) -> F:
                 ufunc = getattr(module, name)
             return ufunc(x)
         if _is_torch(x) and backend is None and (ops := _torch_ops()).takes(x):
-            return ops.UNARY[name](x)  # a custom operator: autograd and torch.compile
+            return ops.call(name, x)  # differentiable, and an operator for torch.compile
         return func(x, backend=backend)
 
     return fast  # type: ignore[return-value]

@@ -81,7 +81,7 @@ def _madvise():
 
 def _empty_cpu(like: Tensor, dtype: torch.dtype) -> Tensor:
     """A fresh contiguous CPU tensor of ``like``'s shape; a large one on huge pages."""
-    out = torch.empty(like.shape, dtype=dtype)
+    out = torch.empty_like(like, dtype=dtype, memory_format=torch.contiguous_format)
     if out.nbytes >= _ADVISE_BYTES and (advise := _madvise()) is not None:
         start = -(-out.data_ptr() // _HUGE_PAGE) * _HUGE_PAGE  # the aligned 2 MiB pages inside
         stop = (out.data_ptr() + out.nbytes) // _HUGE_PAGE * _HUGE_PAGE
@@ -100,6 +100,7 @@ def _xp():
 
 _NUMPY_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float32),
                  torch.float64: np.dtype(np.float64)}
+_TYPESTR = {t: d.str for t, d in _NUMPY_DTYPES.items()}
 
 
 class _Memory:
@@ -111,10 +112,11 @@ class _Memory:
 
     def __init__(self, t: Tensor, *, writable: bool) -> None:
         self.tensor = t
-        dtype = _NUMPY_DTYPES[t.dtype]
+        size = t.element_size()
         self.__array_interface__ = {
-            "version": 3, "typestr": dtype.str, "data": (t.data_ptr(), not writable),
-            "shape": tuple(t.shape), "strides": tuple(k * dtype.itemsize for k in t.stride())}
+            "version": 3, "typestr": _TYPESTR[t.dtype], "data": (t.data_ptr(), not writable),
+            "shape": tuple(t.shape),
+            "strides": None if t.is_contiguous() else tuple(k * size for k in t.stride())}
 
 
 def _host(t: Tensor, *, writable: bool = False) -> np.ndarray:
@@ -150,14 +152,13 @@ def _compute(name: str, *tensors: Tensor) -> Tensor:
     work = torch.float32 if dtype == torch.bfloat16 else dtype
     if x.numel() == 0:
         return torch.empty_like(x)
-    device = x.device.type
-    if device == "cpu" and numpy_backend.compiled()[0] is not None:
+    if x.is_cpu and numpy_backend.compiled()[0] is not None:
         out = _empty_cpu(x, work)
         arrays = [_host(t) for t in tensors]
         numpy_backend.compute(name, arrays[0], _host(out, writable=True),
                               second=arrays[1] if len(arrays) > 1 else None,
                               workers=usable_cores())
-    elif device == "cuda" and _cupy_usable():
+    elif x.is_cuda and _cupy_usable():
         out = _on_cuda(name, tensors, work)
     else:
         return _reference(name, *tensors)
@@ -185,6 +186,8 @@ def _reference(name: str, *tensors: Tensor) -> Tensor:
 
 
 # --- the operators -----------------------------------------------------------------------------
+# torch.ops.xpit.<name>: one custom operator per kernel, for torch.compile (and anyone who
+# wants the operator itself). The *_vjp operators are the backward passes grad * f'(x).
 
 @torch.library.custom_op("xpit::sigmoid", mutates_args=())
 def sigmoid(x: Tensor) -> Tensor:
@@ -246,115 +249,185 @@ def logit_vjp(p: Tensor, grad: Tensor) -> Tensor:
     return _compute("logit_vjp", p, grad)
 
 
-for _op in (sigmoid, sigmoid_grad, log_sigmoid, softplus, logit):
-    _op.register_fake(lambda x: torch.empty_like(x))
-for _op in (sigmoid_backward, bce_with_logits, sigmoid_vjp, log_sigmoid_vjp, softplus_vjp,
-            logit_vjp):
-    _op.register_fake(lambda a, b: torch.empty_like(a))
+OPS = {op._name: op for op in (
+    sigmoid, sigmoid_grad, log_sigmoid, softplus, logit, sigmoid_backward, bce_with_logits,
+    sigmoid_vjp, log_sigmoid_vjp, softplus_vjp, logit_vjp)}
+for _op in OPS.values():
+    _op.register_fake(lambda first, *rest: torch.empty_like(first))
+
+
+# --- eager autograd ------------------------------------------------------------------------------
+# Outside torch.compile, an operator's dispatch costs tens of microseconds per call, more than
+# the kernel on 10^5 elements. So eager code takes the cheapest path that still records what
+# it must (:func:`call`): the kernel itself when nothing needs recording; a
+# ``torch.autograd.Function`` with the same gradients when autograd or a ``torch.func``
+# transform does (a Function with ``setup_context`` and ``vmap`` also supports
+# ``torch.func.grad``, which PyTorch's operator-level autograd does not); the operator while
+# ``torch.compile`` traces (Dynamo cannot trace into the kernels, an operator is opaque).
+# Every path runs the same kernels and the same backward functions, so the same bits.
+
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
+
+
+def _untracked(tensors: tuple[Tensor, ...]) -> bool:
+    """Nothing needs to see this call: no autograd, no transform, no tracing, plain tensors."""
+    return not (torch.compiler.is_compiling() or _transforms_active()
+                or any(type(t) is not Tensor for t in tensors)
+                or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+
+
+def call(name: str, *tensors: Tensor) -> Tensor:
+    """Kernel ``name`` on tensors of one shape, dtype and device, differentiable."""
+    if _untracked(tensors):
+        return _compute(name, *tensors)
+    if torch.compiler.is_compiling() or any(type(t) is not Tensor for t in tensors):
+        return OPS[name](*tensors)  # traced (FakeTensor, FunctionalTensor ...): the operator
+    if _transforms_active():
+        return TRANSFORMABLE[name].apply(*tensors)
+    return FUNCTIONS[name].apply(*tensors)
+
+
+def _vmap_rule(apply):
+    """The vmap rule of an elementwise kernel: batch dimensions moved (or broadcast) to 0."""
+    def rule(info, in_dims, *tensors):
+        tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+                   for t, d in zip(tensors, in_dims, strict=True)]
+        return apply(*tensors), 0
+
+    return rule
 
 
 # --- the gradients -----------------------------------------------------------------------------
+# Each backward runs more kernels through call(), so it is differentiable again.
+
+def _needed(ctx, *gradients):
+    """The gradients autograd asks for, each computed only then (given as functions)."""
+    return tuple(g() if want else None
+                 for g, want in zip(gradients, ctx.needs_input_grad, strict=True))
+
+
+def _sigmoid_grad_of(x: Tensor, grad: Tensor) -> Tensor:
+    # d/dx s(1 - s) = s(1 - s)(1 - 2s), and 1 - 2 sigmoid(x) = tanh(-x / 2) without cancellation
+    return grad * (call("sigmoid_grad", x) * torch.tanh(-0.5 * x))
+
+
+def _sigmoid_bw(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return call("sigmoid_vjp", x, grad)
+
+
+def _sigmoid_grad_bw(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return _sigmoid_grad_of(x, grad)
+
+
+def _log_sigmoid_bw(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return call("log_sigmoid_vjp", x, grad)
+
+
+def _softplus_bw(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return call("softplus_vjp", x, grad)
+
+
+def _logit_bw(ctx, grad):
+    (p,) = ctx.saved_tensors
+    return call("logit_vjp", p, grad)
+
+
+def _sigmoid_backward_bw(ctx, grad):
+    s, g = ctx.saved_tensors  # d/ds g s (1 - s) = g (1 - 2s); d/dg = s (1 - s)
+    return _needed(ctx, lambda: grad * g * (1.0 - 2.0 * s),
+                   lambda: call("sigmoid_backward", s, grad))
+
+
+def _bce_bw(ctx, grad):
+    z, t = ctx.saved_tensors  # d/dz = sigmoid(z) - t; d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
+    return _needed(ctx, lambda: grad * (call("sigmoid", z) - t), lambda: grad * -z)
+
+
+def _sigmoid_vjp_bw(ctx, grad):
+    x, g = ctx.saved_tensors  # d/dx = g sigmoid''(x); d/dg = sigmoid'(x)
+    return _needed(ctx, lambda: _sigmoid_grad_of(x, grad * g),
+                   lambda: call("sigmoid_vjp", x, grad))
+
+
+def _log_sigmoid_vjp_bw(ctx, grad):
+    x, g = ctx.saved_tensors  # d/dx g sigmoid(-x) = -g sigmoid'(x)
+    return _needed(ctx, lambda: call("sigmoid_vjp", x, -(grad * g)),
+                   lambda: call("log_sigmoid_vjp", x, grad))
+
+
+def _softplus_vjp_bw(ctx, grad):
+    x, g = ctx.saved_tensors  # d/dx g sigmoid(x) = g sigmoid'(x)
+    return _needed(ctx, lambda: call("sigmoid_vjp", x, grad * g),
+                   lambda: call("softplus_vjp", x, grad))
+
+
+def _logit_vjp_bw(ctx, grad):
+    p, g = ctx.saved_tensors  # d/dp g / (p (1 - p)) = g (2p - 1) / (p (1 - p))^2
+    return _needed(ctx, lambda: call("logit_vjp", p, call("logit_vjp", p, grad * g)
+                                     * (2.0 * p - 1.0)),
+                   lambda: call("logit_vjp", p, grad))
+
+
+_BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
+             "log_sigmoid": _log_sigmoid_bw, "softplus": _softplus_bw, "logit": _logit_bw,
+             "sigmoid_backward": _sigmoid_backward_bw, "bce_with_logits": _bce_bw,
+             "sigmoid_vjp": _sigmoid_vjp_bw, "log_sigmoid_vjp": _log_sigmoid_vjp_bw,
+             "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw}
+
 
 def _save_inputs(ctx, inputs, output) -> None:
     ctx.save_for_backward(*inputs)
 
 
-def _sigmoid_grad_of(x: Tensor, grad: Tensor) -> Tensor:
-    # d/dx s(1 - s) = s(1 - s)(1 - 2s), and 1 - 2 sigmoid(x) = tanh(-x / 2) without cancellation
-    return grad * (sigmoid_grad(x) * torch.tanh(-0.5 * x))
+def _functions(name: str) -> tuple[type, type]:
+    """The eager ``torch.autograd.Function``s of kernel ``name``, with its operator's gradient:
+    one in the classic form (``forward(ctx, ...)``: PyTorch binds no signature per call, about
+    40 microseconds cheaper), and one with ``setup_context`` and ``vmap`` for ``torch.func``
+    transforms, which need that form."""
+    backward = staticmethod(_BACKWARD[name])
+
+    def classic_forward(ctx, *tensors):
+        ctx.save_for_backward(*tensors)
+        return _compute(name, *tensors)
+
+    def forward(*tensors):
+        return _compute(name, *tensors)
+
+    classic = type(f"Xpit_{name}", (torch.autograd.Function,),
+                   {"forward": staticmethod(classic_forward), "backward": backward})
+    transformable = type(f"Xpit_{name}_func", (torch.autograd.Function,), {
+        "forward": staticmethod(forward), "setup_context": staticmethod(_save_inputs),
+        "backward": backward})
+    transformable.vmap = staticmethod(_vmap_rule(transformable.apply))
+    return classic, transformable
 
 
-def _sigmoid_bw(ctx, grad: Tensor) -> Tensor:
-    (x,) = ctx.saved_tensors
-    return sigmoid_vjp(x, grad)
-
-
-def _sigmoid_grad_bw(ctx, grad: Tensor) -> Tensor:
-    (x,) = ctx.saved_tensors
-    return _sigmoid_grad_of(x, grad)
-
-
-def _log_sigmoid_bw(ctx, grad: Tensor) -> Tensor:
-    (x,) = ctx.saved_tensors
-    return log_sigmoid_vjp(x, grad)
-
-
-def _softplus_bw(ctx, grad: Tensor) -> Tensor:
-    (x,) = ctx.saved_tensors
-    return softplus_vjp(x, grad)
-
-
-def _logit_bw(ctx, grad: Tensor) -> Tensor:
-    (p,) = ctx.saved_tensors
-    return logit_vjp(p, grad)
-
-
-def _sigmoid_backward_bw(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
-    s, g = ctx.saved_tensors
-    return grad * g * (1.0 - 2.0 * s), sigmoid_backward(s, grad)
-
-
-def _bce_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    # d/dz = sigmoid(z) - t; d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
-    z, t = ctx.saved_tensors
-    want_z, want_t = ctx.needs_input_grad
-    return (grad * (sigmoid(z) - t) if want_z else None), (grad * -z if want_t else None)
-
-
-# The backward passes' own backward (second derivatives), for (x, g) -> g f'(x):
-def _needed(ctx, dx, dg) -> tuple[Tensor | None, Tensor | None]:
-    """The gradients autograd asks for, computed only then."""
-    want_x, want_g = ctx.needs_input_grad
-    return (dx() if want_x else None), (dg() if want_g else None)
-
-
-def _sigmoid_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    x, g = ctx.saved_tensors  # d/dx = g sigmoid''(x); d/dg = sigmoid'(x)
-    return _needed(ctx, lambda: _sigmoid_grad_of(x, grad * g), lambda: sigmoid_vjp(x, grad))
-
-
-def _log_sigmoid_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    x, g = ctx.saved_tensors  # d/dx g sigmoid(-x) = -g sigmoid'(x)
-    return _needed(ctx, lambda: sigmoid_vjp(x, -(grad * g)), lambda: log_sigmoid_vjp(x, grad))
-
-
-def _softplus_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    x, g = ctx.saved_tensors  # d/dx g sigmoid(x) = g sigmoid'(x)
-    return _needed(ctx, lambda: sigmoid_vjp(x, grad * g), lambda: softplus_vjp(x, grad))
-
-
-def _logit_vjp_bw(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    p, g = ctx.saved_tensors  # d/dp g / (p (1 - p)) = g (2p - 1) / (p (1 - p))^2
-    return _needed(ctx, lambda: logit_vjp(p, logit_vjp(p, grad * g) * (2.0 * p - 1.0)),
-                   lambda: logit_vjp(p, grad))
-
-
-for _op, _bw in ((sigmoid, _sigmoid_bw), (sigmoid_grad, _sigmoid_grad_bw),
-                 (log_sigmoid, _log_sigmoid_bw), (softplus, _softplus_bw), (logit, _logit_bw),
-                 (sigmoid_backward, _sigmoid_backward_bw), (bce_with_logits, _bce_bw),
-                 (sigmoid_vjp, _sigmoid_vjp_bw), (log_sigmoid_vjp, _log_sigmoid_vjp_bw),
-                 (softplus_vjp, _softplus_vjp_bw), (logit_vjp, _logit_vjp_bw)):
-    _op.register_autograd(_bw, setup_context=_save_inputs)
+FUNCTIONS, TRANSFORMABLE = {}, {}
+for _name in OPS:
+    FUNCTIONS[_name], TRANSFORMABLE[_name] = _functions(_name)
+for _name, _op in OPS.items():
+    _op.register_autograd(_BACKWARD[_name], setup_context=_save_inputs)
+    torch.library.register_vmap(_op, _vmap_rule(_op))
 
 
 # --- the public entry points -------------------------------------------------------------------
 
-UNARY = {"sigmoid": sigmoid, "sigmoid_grad": sigmoid_grad, "log_sigmoid": log_sigmoid,
-         "softplus": softplus, "logit": logit}
+def elementwise(name: str, x: Tensor) -> Tensor:
+    """The one-array function ``name`` of :data:`xpit._family.ELEMENTWISE` on a tensor."""
+    return sigmoid_backward_of(x, None) if name == "sigmoid_backward" else call(name, x)
 
 
 def sigmoid_backward_of(s: Tensor, grad: Tensor | None) -> Tensor:
     """``sigmoid_backward(s, grad)``; without ``grad``, the local derivative ``s (1 - s)``."""
-    return sigmoid_backward(s, torch.ones_like(s) if grad is None else grad)
-
-
-def elementwise(name: str, x: Tensor) -> Tensor:
-    """The one-array function ``name`` of :data:`xpit._family.ELEMENTWISE` on a tensor."""
-    return sigmoid_backward_of(x, None) if name == "sigmoid_backward" else UNARY[name](x)
+    return call("sigmoid_backward", s, torch.ones_like(s) if grad is None else grad)
 
 
 def bce(z: Tensor, t: Tensor, reduction: str) -> Tensor:
-    """Binary cross-entropy with logits: the elementwise op, then the reduction in torch."""
+    """Binary cross-entropy with logits: the elementwise kernel, then the reduction in torch."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    return reference.reduce_loss(torch, bce_with_logits(z, t), reduction)
+    return reference.reduce_loss(torch, call("bce_with_logits", z, t), reduction)
