@@ -38,6 +38,25 @@ def test_every_implementation_is_timed_with_ratios(rows):
         assert r.vs_copy == pytest.approx(r.seconds / copy.seconds)
 
 
+def test_pytorch_tensor_rows_forward_and_backward():
+    pytest.importorskip("torch")
+    rows = bench.run_timings(["torch"], ["sigmoid", "sigmoid_grad"], ["float32"], [2000],
+                             repeats=1, progress=False)
+    cases = {(r.function, r.impl): r for r in rows}
+    assert set(cases) == {
+        ("sigmoid", "xpit"), ("sigmoid", "xpit on t.numpy()"), ("sigmoid", "torch.sigmoid"),
+        ("sigmoid", "copy (Tensor.copy_)"), ("sigmoid fwd+bwd", "xpit"),
+        ("sigmoid fwd+bwd", "torch.sigmoid"), ("sigmoid_grad", "xpit"),
+        ("sigmoid_grad", "xpit on t.numpy()"), ("sigmoid_grad", "torch s*(1-s)"),
+        ("sigmoid_grad", "copy (Tensor.copy_)")}
+    assert "sigmoid_grad fwd+bwd" not in {r.function for r in rows}  # backward of 3 functions
+    assert cases["sigmoid fwd+bwd", "torch.sigmoid"].vs_torch == 1.0
+    assert cases["sigmoid", "xpit"].vs_torch == pytest.approx(
+        cases["sigmoid", "xpit"].seconds / cases["sigmoid", "torch.sigmoid"].seconds)
+    assert all(r.backend == "torch" and r.seconds > 0 for r in rows)
+    assert "sigmoid fwd+bwd" in bench.format_table(rows)
+
+
 def test_table_json_and_plot(rows, tmp_path):
     table = bench.format_table(rows)
     assert "vs copy" in table and "vs torch" in table and "scipy log_expit" in table

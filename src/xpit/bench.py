@@ -36,6 +36,9 @@ import numpy as np
 import xpit
 
 FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus")
+# On PyTorch tensors (the "torch" backend) these are also timed forward and backward.
+BACKWARD = ("sigmoid", "log_sigmoid", "softplus")
+FWD_BWD = " fwd+bwd"  # the function column of those rows: "sigmoid fwd+bwd"
 DTYPES = ("float32", "float64")
 # Size 1 also times a call on a Python float (the rows of dtype "float").
 QUICK_SIZES = (1, 10**3, 10**5, 10**7)
@@ -110,6 +113,8 @@ def peer_status(module: str) -> str | None:
 
 def _peer_names(backend: str, fn: str) -> dict[str, str]:
     """The optional peers' rows for one case, by the library each needs."""
+    if backend == "torch":  # the rows of tensors exist only where PyTorch imports
+        return {}
     if backend == "cupy":
         return {"torch": _torch_name(fn) + " cuda"}
     names = {"torch": _torch_name(fn)}
@@ -212,6 +217,46 @@ def _torch_runner(fn: str, x: Any, o: Any) -> Runner:
     return grad
 
 
+_TORCH_FORWARD = {"sigmoid": ("torch.sigmoid", lambda torch, t: torch.sigmoid(t)),
+                  "sigmoid_grad": ("torch s*(1-s)",
+                                   lambda torch, t: torch.sigmoid(t) * (1 - torch.sigmoid(t))),
+                  "log_sigmoid": ("torch logsigmoid",
+                                  lambda torch, t: torch.nn.functional.logsigmoid(t)),
+                  "softplus": ("torch softplus",
+                               lambda torch, t: torch.nn.functional.softplus(t))}
+
+
+def _torch_tensor_impls(fn: str) -> list[Impl]:
+    """CPU tensors: xpit's operator, the same call on the tensor's NumPy view, PyTorch's own
+    function and a copy; for ``"<fn> fwd+bwd"``, a forward and a backward pass of each
+    (``y.backward(ones)`` into a fresh ``.grad``)."""
+    import torch
+
+    name, with_backward = fn.removesuffix(FWD_BWD), fn.endswith(FWD_BWD)
+    xpit_fn = getattr(xpit, name)
+    peer, torch_fn = _TORCH_FORWARD[name]
+    if with_backward:
+        def both(f: Callable[[Any], Any]) -> Callable[[Any, Any], Runner]:
+            def make(t: Any, o: Any) -> Runner:
+                leaf, ones = t.clone().requires_grad_(True), torch.ones_like(t)
+
+                def run() -> None:
+                    leaf.grad = None
+                    f(leaf).backward(ones)
+
+                return run
+
+            return make
+
+        return [Impl("xpit", "xpit", both(xpit_fn)),
+                Impl(peer, "peer", both(lambda t: torch_fn(torch, t)))]
+    return [Impl("xpit", "xpit", lambda t, o: lambda: xpit_fn(t)),
+            Impl("xpit on t.numpy()", "xpit", lambda t, o: (lambda v: lambda: xpit_fn(v))(
+                t.numpy())),
+            Impl(peer, "peer", lambda t, o: lambda: torch_fn(torch, t)),
+            Impl("copy (Tensor.copy_)", "limit", lambda t, o: lambda: o.copy_(t))]
+
+
 def _cupy_impls(fn: str) -> list[Impl]:
     import cupy
 
@@ -298,7 +343,7 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
                 repeats: int = 5, progress: bool | None = None) -> list[Timing]:
     """Time every implementation on every case; see the module docstring."""
     cases = [(b, f, d, n) for b in backends for d in dtypes
-             for n in usable_sizes(sizes, d, b) for f in functions]
+             for n in usable_sizes(sizes, d, b) for f in _case_functions(b, functions)]
     if "numpy" in backends and 1 in sizes:  # a call on a Python float
         cases = [("numpy", f, PYTHON_FLOAT, 1) for f in functions] + cases
     rows: list[Timing] = []
@@ -312,6 +357,11 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
         if dtype == PYTHON_FLOAT:
             x, out = float(x[0]), None
             impls, sync = _python_float_impls(fn), lambda: None
+        elif backend == "torch":
+            import torch
+
+            x, out = torch.from_numpy(x), torch.from_numpy(out)
+            impls, sync = _torch_tensor_impls(fn), lambda: None
         elif backend == "cupy":
             import cupy
 
@@ -327,6 +377,13 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
     if bar is not None:
         bar.close()
     return rows
+
+
+def _case_functions(backend: str, functions: Sequence[str]) -> list[str]:
+    """The function column of a backend's cases: on tensors, also forward plus backward."""
+    if backend != "torch":
+        return list(functions)
+    return [*functions, *(f + FWD_BWD for f in functions if f in BACKWARD)]
 
 
 def _bar(progress: bool | None, total: int) -> Any:
@@ -407,12 +464,12 @@ def format_table(rows: Sequence[Timing]) -> str:
     def ratio(v: float | None) -> str:
         return f"{v:7.2f}x" if v is not None else "       -"
 
-    lines = [f"{'backend':7} {'function':12} {'dtype':7} {'size':>8}  {'implementation':24} "
+    lines = [f"{'backend':7} {'function':20} {'dtype':7} {'size':>8}  {'implementation':24} "
              f"{'ns/el':>8} {'GB/s':>7} {'vs copy':>8} {'vs best':>8} {'vs torch':>8} "
              f"{'vs exp':>8}"]
     def missing(key: tuple[str, str, str, int]) -> list[str]:
         backend, fn, dtype, size = key
-        return [f"{backend:7} {fn:12} {dtype:7} {size:8.0e}  {row:24} "
+        return [f"{backend:7} {fn:20} {dtype:7} {size:8.0e}  {row:24} "
                 f"{status.split(';')[0].split(':')[0]} (see below)"
                 for row, status in unavailable_peers(backend, fn, dtype).items()]
 
@@ -422,7 +479,7 @@ def format_table(rows: Sequence[Timing]) -> str:
         if key != previous and previous is not None:
             lines += [*missing(previous), ""]
         previous = key
-        lines.append(f"{r.backend:7} {r.function:12} {r.dtype:7} {r.size:8.0e}  {r.impl:24} "
+        lines.append(f"{r.backend:7} {r.function:20} {r.dtype:7} {r.size:8.0e}  {r.impl:24} "
                      f"{r.ns_per_element:8.3f} {r.gb_per_s:7.2f} {ratio(r.vs_copy)} "
                      f"{ratio(r.vs_best_peer)} {ratio(r.vs_torch)} {ratio(r.vs_exp)}")
     if previous is not None:

@@ -149,8 +149,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.backend == "cupy" and not usable:
         print(f"xpit bench: error: CuPy is not usable here: {reason}", file=sys.stderr)
         return 1
-    backends = {"numpy": ["numpy"], "cupy": ["cupy"],
-                "all": ["numpy", "cupy"] if usable else ["numpy"]}[args.backend]
+    if args.backend == "torch" and (status := bench.peer_status("torch")) is not None:
+        print(f"xpit bench: error: PyTorch is {status}", file=sys.stderr)
+        return 1
+    has_torch = bench.peer_status("torch") is None
+    backends = {"numpy": ["numpy"], "cupy": ["cupy"], "torch": ["torch"],
+                "all": ["numpy"] + ["torch"] * has_torch + ["cupy"] * usable}[args.backend]
     sizes = args.sizes or (bench.FULL_SIZES if args.full else bench.QUICK_SIZES)
     rows = bench.run_timings(backends, args.functions, args.dtypes, sizes,
                              repeats=args.repeats or (9 if args.full else 5),
@@ -235,8 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Time xpit, its peers (NumPy formulas, SciPy, PyTorch, "
                            "CuPy) and a copy of the same bytes, interleaved in one process; "
                            "print ns per element, GB/s and ratios.")
-    bench.add_argument("--backend", choices=("all", "numpy", "cupy"), default="all",
-                       help="default: NumPy, and CuPy when a GPU is usable")
+    bench.add_argument("--backend", choices=("all", "numpy", "torch", "cupy"), default="all",
+                       help="numpy: NumPy arrays; torch: PyTorch CPU tensors, forward and "
+                       "forward+backward; cupy: CuPy arrays. Default: each one usable here")
     speed = bench.add_mutually_exclusive_group()
     speed.add_argument("--quick", action="store_true",
                        help="sizes 1e3, 1e5, 1e7; under a minute (the default)")
