@@ -356,7 +356,39 @@ def test_vjp_loops(name: str, dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp"])
+def test_bce_with_a_positive_class_weight(dtype: type) -> None:
+    """The three-input loss (PyTorch's pos_weight): with weight 1 the bits of the two-input one;
+    float64 within 2 ULP of the reference formula; float16/float32 rounded once from float64;
+    infinite logits with agreeing targets give 0; any strides and broadcasting."""
+    f = _ufuncs.bce_with_logits_pos
+    assert isinstance(f, np.ufunc) and f.types == ["eee->e", "fff->f", "ddd->d"]
+    assert f.__doc__.startswith("bce_with_logits_pos(x1, x2, x3, /, out=None")
+    z, t = pairs("bce_with_logits", dtype)
+    inside = (t >= 0) & (t <= 1)  # targets outside [0, 1] cancel, in any formula
+    z, t = z[inside], t[inside]
+    w = np.random.default_rng(2).uniform(0.0, 20.0, z.size).astype(dtype)
+    assert equal_or_both_nan(quiet(f, z, t, dtype(1.0)), quiet(ufuncs.bce_with_logits, z, t))
+    got = quiet(f, z, t, w)
+    if dtype is np.float64:
+        want = quiet(lambda *a: array_api.binary_cross_entropy_with_logits(
+            np, *a[:2], "none", pos_weight=a[2]), z, t, w)
+        d = ulp_distance(got, want)
+        assert d.max() <= 2, (d.max(), z[np.argmax(d)], t[np.argmax(d)], w[np.argmax(d)])
+    else:
+        with np.errstate(all="ignore"):  # signalling NaNs raise "invalid" in the casts
+            once = f(*(a.astype(np.float64) for a in (z, t, w))).astype(dtype)
+        assert equal_or_both_nan(got, once)
+    assert equal_or_both_nan(quiet(f, z[::-2], t[::-2], w[::-2]), got[::-2])
+    block = quiet(f, z[:600].reshape(200, 3), t[:600].reshape(200, 3), w[:3])
+    assert equal_or_both_nan(block, quiet(f, z[:600], t[:600], np.tile(w[:3], 200)).reshape(
+        200, 3))
+    inf = np.array([np.inf, -np.inf, np.inf, -np.inf], dtype=dtype)
+    assert f(inf, np.array([1, 0, 0, 1], dtype=dtype), dtype(3.0)).tolist() == [0, 0, np.inf,
+                                                                                  np.inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", "bce_with_logits_pos"])
 def test_no_floating_point_warnings(name: str, dtype: type) -> None:
     f = getattr(_ufuncs, name)
     with np.errstate(all="ignore"):
@@ -367,6 +399,9 @@ def test_no_floating_point_warnings(name: str, dtype: type) -> None:
             f(x)
             f(x[::-1].copy(), where=positive, out=np.zeros_like(x))
             f(x[::2])
+        elif f.nin == 3:
+            f(x, x[::-1], x)
+            f(x[:, None], x[None, :], dtype(2.0))
         else:
             f(x, x[::-1])
             f(x[:, None], x[None, :])
@@ -388,7 +423,7 @@ def test_cpu_path_reporting(cpu_path: Callable[[str], None]) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp"])
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", "bce_with_logits_pos"])
 def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], None]) -> None:
     """Every CPU path available here gives the baseline's bits (10^6 inputs, all float16).
 
@@ -400,6 +435,8 @@ def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], N
         pytest.skip(f"only the {paths[0]} path exists on this machine")
     f = getattr(_ufuncs, name)
     args = (inputs(name, dtype),) if f.nin == 1 else pairs(name, dtype)
+    if f.nin == 3:  # logits, targets and a positive-class weight
+        args = (*pairs("bce_with_logits", dtype), pairs("sigmoid_backward", dtype)[1])
     results = {}
     for path in paths:
         cpu_path(path)

@@ -149,6 +149,15 @@ XPIT_HALF1(softplus, xpit_softplus)
 XPIT_HALF1(logit, xpit_logit)
 XPIT_HALF_FLOAT2(sigmoid_backward, xpit_sigmoid_backward)
 XPIT_HALF_FLOAT2(bce_with_logits, xpit_bce)
+XPIT_INLINE npy_uint16 xpit_h3_bce_with_logits_pos(npy_uint16 a, npy_uint16 b, npy_uint16 c)
+{
+    return xpit_double_to_half(xpit_bce_pos(xpit_half_to_double(a), xpit_half_to_double(b),
+                                            xpit_half_to_double(c)));
+}
+XPIT_INLINE float xpit_f3_bce_with_logits_pos(float a, float b, float c)
+{
+    return (float)xpit_bce_pos((double)a, (double)b, (double)c);
+}
 XPIT_HALF2(sigmoid_vjp, xpit_sigmoid_vjp)
 XPIT_HALF2(log_sigmoid_vjp, xpit_log_sigmoid_vjp)
 XPIT_HALF2(softplus_vjp, xpit_softplus_vjp)
@@ -160,8 +169,9 @@ XPIT_HALF2(logit_vjp, xpit_logit_vjp)
 #define XPIT_LOOP_LIST(X)                                                        \
     X(sigmoid) X(sigmoid_grad) X(log_sigmoid) X(softplus) X(logit)               \
     X(sigmoid_backward) X(bce_with_logits)                                       \
-    X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)
-#define XPIT_NUFUNCS 11
+    X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)               \
+    X(bce_with_logits_pos)
+#define XPIT_NUFUNCS 12
 #define XPIT_NTYPES 3
 
 #define XPIT_VARIANT _baseline
@@ -269,6 +279,9 @@ static PyUFuncGenericFunction xpit_funcs[XPIT_NUFUNCS * XPIT_NTYPES];
 static void *xpit_data[XPIT_NUFUNCS * XPIT_NTYPES];
 
 static char xpit_types1[] = {NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE};
+static char xpit_types3[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT,
+                             NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE,
+                             NPY_DOUBLE};
 static char xpit_types2[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_FLOAT,
                              NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 
@@ -453,6 +466,29 @@ static const char doc_softplus_vjp[] =
 static const char doc_logit_vjp[] =
     XPIT_VJP_DOC(logit, "1 / (p (1 - p))", "0.5", "np.float64(8.0)");
 
+static const char doc_bce_with_logits_pos[] =
+    "The binary cross-entropy of logits ``z`` against targets ``t`` with a weight ``w``\n"
+    "on the positive class (PyTorch's ``pos_weight``), elementwise:\n"
+    "``-(w t log sigmoid(z) + (1 - t) log sigmoid(-z))``.\n\n"
+    "Parameters\n----------\n"
+    "x1 : array_like\n    ``z``, the logits, any value including +-inf.\n"
+    "x2 : array_like\n    ``t``, the targets, usually in [0, 1].\n"
+    "x3 : array_like\n    ``w``, the positive-class weight; all three broadcast.\n"
+    XPIT_UFUNC_KWARGS
+    "\nReturns\n-------\n"
+    "ndarray or scalar\n"
+    "    The loss term of each element (no reduction); with ``w = 1`` the bits of\n"
+    "    ``bce_with_logits(z, t)``.\n"
+    "\nNotes\n-----\n"
+    "Computed as ``|z| c + (1 + (w - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t`` for\n"
+    "z >= 0 and ``c = w t`` below. Used by xpit.binary_cross_entropy_with_logits.\n"
+    XPIT_DTYPES_NOTE
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.kernels import _ufuncs\n"
+    ">>> _ufuncs.bce_with_logits_pos(np.array([0.0, -1000.0]), 1.0, 3.0)\n"
+    "array([2.07944154e+00, 3.00000000e+03])\n";
+
 typedef struct {
     const char *name;
     const char *doc;
@@ -467,6 +503,7 @@ static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
     XPIT_SPEC2(sigmoid_backward) XPIT_SPEC2(bce_with_logits)
     XPIT_SPEC2(sigmoid_vjp) XPIT_SPEC2(log_sigmoid_vjp) XPIT_SPEC2(softplus_vjp)
     XPIT_SPEC2(logit_vjp)
+    {"bce_with_logits_pos", doc_bce_with_logits_pos, 3},
 };
 
 /* --- module-level functions: the CPU path ------------------------------------------------ */
@@ -593,7 +630,8 @@ PyMODINIT_FUNC PyInit__ufuncs(void)
         const xpit_ufunc_spec *spec = &xpit_specs[k];
         PyObject *ufunc = PyUFunc_FromFuncAndData(
             &xpit_funcs[k * XPIT_NTYPES], &xpit_data[k * XPIT_NTYPES],
-            spec->nin == 1 ? xpit_types1 : xpit_types2, XPIT_NTYPES, spec->nin, 1,
+            spec->nin == 1 ? xpit_types1 : spec->nin == 2 ? xpit_types2 : xpit_types3,
+            XPIT_NTYPES, spec->nin, 1,
             PyUFunc_None, spec->name, spec->doc, 0);
         if (ufunc == NULL || PyModule_AddObject(module, spec->name, ufunc) < 0) {
             Py_XDECREF(ufunc);

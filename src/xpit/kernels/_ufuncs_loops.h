@@ -65,6 +65,33 @@
         }                                                                        \
     }
 
+/* Three inputs, one output. */
+#define XPIT_TERNARY_LOOP(name, T, F)                                            \
+    static void XPIT_V(name)(char **args, npy_intp const *dimensions,            \
+                             npy_intp const *steps, void *data)                  \
+    {                                                                            \
+        const npy_intp n = dimensions[0];                                        \
+        const npy_intp is1 = steps[0], is2 = steps[1], is3 = steps[2];           \
+        const npy_intp os = steps[3];                                            \
+        char *ip1 = args[0], *ip2 = args[1], *ip3 = args[2], *op = args[3];      \
+        (void)data;                                                              \
+        if (is1 == (npy_intp)sizeof(T) && is2 == (npy_intp)sizeof(T)             \
+                && is3 == (npy_intp)sizeof(T) && os == (npy_intp)sizeof(T)) {    \
+            const T *a = (const T *)ip1, *b = (const T *)ip2, *c = (const T *)ip3; \
+            T *y = (T *)op;                                                      \
+            XPIT_SIMD                                                            \
+            for (npy_intp i = 0; i < n; i++) {                                   \
+                y[i] = F(a[i], b[i], c[i]);                                      \
+            }                                                                    \
+        }                                                                        \
+        else {                                                                   \
+            for (npy_intp i = 0; i < n;                                          \
+                 i++, ip1 += is1, ip2 += is2, ip3 += is3, op += os) {            \
+                *(T *)op = F(*(const T *)ip1, *(const T *)ip2, *(const T *)ip3); \
+            }                                                                    \
+        }                                                                        \
+    }
+
 /* The three loops (float16, float32, float64) of a function of one argument. */
 #define XPIT_UNARY_LOOPS(name, fd, ff)                                           \
     XPIT_UNARY_LOOP(loop_##name##_e, npy_uint16, xpit_h1_##name)                 \
@@ -89,6 +116,10 @@ XPIT_BINARY_LOOPS(log_sigmoid_vjp, xpit_log_sigmoid_vjp, xpit_log_sigmoid_vjpf)
 XPIT_BINARY_LOOPS(softplus_vjp, xpit_softplus_vjp, xpit_softplus_vjpf)
 XPIT_BINARY_LOOPS(logit_vjp, xpit_logit_vjp, xpit_logit_vjpf)
 
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_e, npy_uint16, xpit_h3_bce_with_logits_pos)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_f, float, xpit_f3_bce_with_logits_pos)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_d, double, xpit_bce_pos)
+
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \
     XPIT_V(loop_##name##_e), XPIT_V(loop_##name##_f), XPIT_V(loop_##name##_d),
@@ -101,6 +132,7 @@ static PyUFuncGenericFunction const XPIT_V(xpit_loops)[] = {
 #undef XPIT_BINARY_LOOPS
 #undef XPIT_UNARY_LOOP
 #undef XPIT_BINARY_LOOP
+#undef XPIT_TERNARY_LOOP
 #undef XPIT_V
 #undef XPIT_CAT
 #undef XPIT_CAT_

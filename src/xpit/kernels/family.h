@@ -243,6 +243,24 @@ XPIT_FUNC double xpit_bce(double z, double t)
     return alin > 0x1.fffffffffffffp1023 ? lin + L.hi : r; /* an infinite term stays inf */
 }
 
+/* ... with a positive-class weight w (PyTorch's pos_weight): -(w t log sigmoid(z) + (1 - t)
+   log sigmoid(-z)) = |z| c + (1 + (w - 1) t) log1p(exp(-|z|)), c = 1 - t for z >= 0 and w t
+   below. w = 1 gives xpit_bce's operations exactly (the factor is 1, c is t); a zero c gives
+   0 for the linear term even where |z| = inf. */
+XPIT_FUNC double xpit_bce_pos(double z, double t, double w)
+{
+    double a = z < 0.0 ? -z : z;
+    xpit__dd L = xpit__log1p_exp_neg(a);
+    double lw = 1.0 + (w - 1.0) * t;
+    double c = z >= 0.0 ? 1.0 - t : w * t;
+    double lin = c == 0.0 ? 0.0 : a * c;
+    double lh = lw * L.hi, ll = fma(lw, L.hi, -lh) + lw * L.lo; /* lw L as a double-double */
+    xpit__dd s = xpit__two_sum(lin, lh);
+    double r = s.hi + (s.lo + ll);
+    double alin = lin < 0.0 ? -lin : lin;
+    return alin > 0x1.fffffffffffffp1023 ? lin + lh : r; /* an infinite term stays inf */
+}
+
 /* log(p / (1 - p)) = k ln 2 + 2 atanh((a - b) / (a + b)), a and b the mantissas of p and of
    1 - p (a double-double) rescaled so that a / b is in [0.707, 1.414]; 0.56 ULP.
    -inf at 0, inf at 1, NaN outside [0, 1] and for NaN. */

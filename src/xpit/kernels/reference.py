@@ -76,16 +76,24 @@ def logit(xp: Any, p: Array) -> Array:
     return xp.where(p >= 0.25, central, low)
 
 
-def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str) -> Array:
-    """``-(t log sigmoid(z) + (1 - t) log sigmoid(-z))``, elementwise, then reduced.
+def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str,
+                                     weight: Array | None = None,
+                                     pos_weight: Array | None = None) -> Array:
+    """``-weight (pos_weight t log sigmoid(z) + (1 - t) log sigmoid(-z))``, elementwise, then
+    reduced; ``weight`` and ``pos_weight`` (PyTorch's meaning) broadcast against ``z``.
 
-    Written as ``|z| c + log1p(exp(-|z|))`` with ``c = 1 - t`` for z >= 0 and
-    ``c = t`` below: no term overflows for any finite z, and a zero ``c`` gives
-    exactly 0 even for infinite z (where ``0 * inf`` would be NaN).
+    Written as ``|z| c + (1 + (pos_weight - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t`` for
+    z >= 0 and ``c = pos_weight t`` below: no term overflows for any finite z, and a zero
+    ``c`` gives exactly 0 even for infinite z (where ``0 * inf`` would be NaN).
     """
-    c = xp.where(z >= 0, 1.0 - t, t)
-    linear = xp.where(c == 0, xp.zeros_like(z), xp.abs(z) * c)
-    return reduce_loss(xp, linear + xp.log1p(xp.exp(-xp.abs(z))), reduction)
+    positive = t if pos_weight is None else pos_weight * t
+    c = xp.where(z >= 0, 1.0 - t, positive)
+    linear = xp.where(c == 0, xp.zeros_like(c), xp.abs(z) * c)
+    log_term = xp.log1p(xp.exp(-xp.abs(z)))
+    if pos_weight is not None:
+        log_term = (1.0 + (pos_weight - 1.0) * t) * log_term
+    loss = linear + log_term
+    return reduce_loss(xp, loss if weight is None else weight * loss, reduction)
 
 
 def reduce_loss(xp: Any, loss: Array, reduction: str) -> Array:
