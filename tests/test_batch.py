@@ -442,6 +442,13 @@ def test_dask_two_array_functions(dask_client):
     s = xpit.sigmoid(z)
     assert_equal(xpit.sigmoid_backward(da.from_array(s, chunks=7), dt).compute(),
                  xpit.sigmoid_backward(s, t))
+    w, p = np.linspace(0.5, 2.0, 40)[:, None], np.linspace(1.0, 9.0, 30)
+    for reduction in ("none", "mean"):  # the weights' blocks follow the logits'
+        got = xpit.binary_cross_entropy_with_logits(
+            dz, dt, weight=da.from_array(w, chunks=(7, 1)), pos_weight=da.from_array(p, chunks=30),
+            reduction=reduction)
+        np.testing.assert_allclose(got.compute(), xpit.binary_cross_entropy_with_logits(
+            z, t, weight=w, pos_weight=p, reduction=reduction), rtol=1e-12)
 
 
 def test_dask_float32_and_backend_conflict():

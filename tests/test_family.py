@@ -210,6 +210,56 @@ def test_bce_targets_take_the_logits_dtype(target):
     assert bce(z, target.asarray([0, 1], "float64")).dtype == target.xp.float64
 
 
+def _weighted_bce_reference(z, t, weight, pos_weight):
+    """PyTorch's definition, in mpmath (50 digits)."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        def one(zi, ti, wi, pi):
+            zi, ti = mpmath.mpf(zi), mpmath.mpf(ti)
+            log_s = -mpmath.log1p(mpmath.exp(-zi))
+            log_1ms = -mpmath.log1p(mpmath.exp(zi))
+            return float(-wi * (pi * ti * log_s + (1 - ti) * log_1ms))
+
+        zb, tb, wb, pb = np.broadcast_arrays(z, t, weight, pos_weight)
+        return np.vectorize(one)(zb, tb, wb, pb)
+
+
+def test_bce_weight_and_pos_weight_broadcast(target):
+    """PyTorch's meaning: ``weight`` scales each element's loss, ``pos_weight`` the positive
+    term, both broadcast against the logits (one per sample, one per class); on every backend."""
+    rng = np.random.default_rng(4)
+    z, t = rng.normal(0, 6, (8, 3)), rng.uniform(0, 1, (8, 3))
+    weight, pos_weight = rng.uniform(0, 2, (8, 1)), np.array([0.5, 1.0, 7.0])
+    expected = _weighted_bce_reference(z, t, weight, pos_weight)
+    bce = xpit.binary_cross_entropy_with_logits
+    zt, tt, wt, pt = (target.asarray(a) for a in (z, t, weight, pos_weight))
+    assert_close(bce(zt, tt, weight=wt, pos_weight=pt, reduction="none"),
+                 target.asarray(expected), rtol=1e-13)
+    assert_close(bce(zt, tt, weight=wt, pos_weight=pt), target.asarray(expected.mean()),
+                 rtol=1e-13)
+    assert_close(bce(zt, tt, pos_weight=pt, reduction="sum"),
+                 target.asarray(_weighted_bce_reference(z, t, 1.0, pos_weight).sum()), rtol=1e-13)
+    assert_close(bce(zt, tt, weight=wt, reduction="none"),
+                 target.asarray(_weighted_bce_reference(z, t, weight, 1.0)), rtol=1e-13)
+    assert_equal(bce(zt, tt, pos_weight=1.0, reduction="none"), bce(zt, tt, reduction="none"))
+    huge = target.asarray([np.inf, -np.inf, 1e300, -1e300, np.inf])
+    labels = target.asarray([1.0, 0.0, 1.0, 0.0, 0.0])
+    assert_equal(bce(huge, labels, pos_weight=3.0, weight=2.0, reduction="none"),
+                 target.asarray([0.0, 0.0, 0.0, 0.0, np.inf]))
+
+
+def test_bce_weights_that_do_not_broadcast_are_named():
+    bce = xpit.binary_cross_entropy_with_logits
+    with pytest.raises(ValueError, match=r"'pos_weight' has shape \(2,\), which does not broadcast "
+                                         r"to the shape \(4, 3\) of 'logits'"):
+        bce(np.zeros((4, 3)), np.zeros((4, 3)), pos_weight=np.ones(2))
+    with pytest.raises(ValueError, match=r"'weight' has shape \(2, 4, 3\)"):
+        bce(np.zeros((4, 3)), np.zeros((4, 3)), weight=np.ones((2, 4, 3)))
+    with pytest.raises(TypeError, match=r"argument 'weight' must be an array"):
+        bce(np.zeros(3), np.zeros(3), weight="heavy")
+
+
 def test_bce_empty_mean_is_nan_without_warning():
     assert np.isnan(xpit.binary_cross_entropy_with_logits(np.zeros(0), np.zeros(0)))
     assert xpit.binary_cross_entropy_with_logits(np.zeros(0), np.zeros(0), reduction="sum") == 0

@@ -22,13 +22,17 @@ def map_elementwise(block_fn: Callable[[Any], Any], a: Any, dtype: Any) -> Any:
                          meta=da.utils.meta_from_array(a, dtype=dtype))
 
 
-def map_binary(block_fn: Callable[[Any, Any], Any], a: Any, b: Any, dtype: Any,
-               reduction: str | None) -> Any:
-    """An elementwise two-array ``block_fn`` over aligned blocks, then Dask's reduction."""
+def map_binary(block_fn: Callable[..., Any], a: Any, b: Any, dtype: Any,
+               reduction: str | None, extras: list[Any] = ()) -> Any:
+    """An elementwise two-array ``block_fn`` over aligned blocks, then Dask's reduction.
+
+    ``extras`` (a loss's weights) are broadcast to ``a``'s shape and blocks first and
+    passed to ``block_fn`` after ``a`` and ``b``."""
     import dask.array as da
 
     b = b.rechunk(a.chunks)  # blocks pair up one to one
-    result = da.map_blocks(block_fn, a, b, dtype=dtype,
+    extras = [da.broadcast_to(da.asarray(e), a.shape).rechunk(a.chunks) for e in extras]
+    result = da.map_blocks(block_fn, a, b, *extras, dtype=dtype,
                            meta=da.utils.meta_from_array(a, dtype=dtype))
     if reduction == "sum":
         return result.sum()

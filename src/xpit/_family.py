@@ -44,8 +44,10 @@ def _dask_block(func: str, block: Array) -> Array:
     return elementwise(func, block, _block_backend(block))
 
 
-def _dask_binary_block(func: str, options: dict, a: Array, b: Array) -> Array:
-    """One pair of blocks, through the public two-array function of that name."""
+def _dask_binary_block(func: str, options: dict, weight_names: tuple[str, ...], a: Array,
+                       b: Array, *weights: Array) -> Array:
+    """One pair of blocks (and the loss weights' blocks), through the public function."""
+    options = options | dict(zip(weight_names, weights, strict=True))
     return globals()[func](a, b, backend=_block_backend(a), **options)
 
 
@@ -160,9 +162,15 @@ def _small_inputs_first(func: F) -> F:
 
 
 def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], first: Array,
-            second: Array, backend: str | None, **options: Any) -> Array:
-    """Two arguments of one shape; an integer or boolean second one takes the first's dtype."""
-    route, arrays = resolve(func, dict(zip(names, (first, second), strict=True)), backend)
+            second: Array, backend: str | None, weights: dict[str, Array] | None = None,
+            **options: Any) -> Array:
+    """Two arguments of one shape; an integer or boolean second one takes the first's dtype.
+
+    ``weights`` (the loss's ``weight`` and ``pos_weight``, not None) broadcast against the
+    first argument and take the result's dtype."""
+    weights = weights or {}
+    route, arrays = resolve(func, dict(zip(names, (first, second), strict=True)) | weights,
+                            backend)
     a, b = (arrays[n] for n in names)
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"xpit.{func}: {names[1]!r} has shape {tuple(b.shape)} but "
@@ -172,21 +180,44 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
     out_b, work_b = float_dtypes(func, names[1], xp, b.dtype, route.device)
     if not xp.isdtype(b.dtype, ("integral", "bool")):
         out, work = xp.result_type(out, out_b), xp.result_type(work, work_b)
+    for name in weights:
+        w = arrays[name]
+        float_dtypes(func, name, xp, w.dtype, route.device)  # a real number, or a TypeError
+        try:
+            fits = np.broadcast_shapes(tuple(w.shape), tuple(a.shape)) == tuple(a.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"xpit.{func}: {name!r} has shape {tuple(w.shape)}, which does "
+                             f"not broadcast to the shape {tuple(a.shape)} of {names[0]!r}")
     if route.name == "dask.array":
         from xpit import _dask
 
         reduction = options.get("reduction")
         blockwise = dict(options, reduction="none") if reduction else options
-        block_fn = functools.partial(_dask_binary_block, func, blockwise)
-        return _dask.map_binary(block_fn, a, b, out, reduction)
+        block_fn = functools.partial(_dask_binary_block, func, blockwise, tuple(weights))
+        return _dask.map_binary(block_fn, a, b, out, reduction,
+                                [arrays[name] for name in weights])
+    pos_weight = arrays.get("pos_weight")
     compiled_name = _COMPILED.get(func, func)
+    inputs = [a, b]
+    if pos_weight is not None:
+        compiled_name, inputs = compiled_name + "_pos", [a, b, pos_weight]
     module = numpy_backend.compiled()[0]
     if route.name == "numpy" and module is not None:
-        y = getattr(module, compiled_name)(a, b, dtype=out)
+        y = getattr(module, compiled_name)(*inputs, dtype=out)
     elif takes_fused(route, out):
-        y = fused(route, compiled_name, [a, b], out)
-    else:
-        return route.finish(run_reference(route, kernel, [a, b], work, out, **options))
+        y = fused(route, compiled_name, inputs, out)
+    else:  # the weights are moved and cast with the two arrays
+        def with_weights(xp: Any, a: Array, b: Array, *ws: Array) -> Array:
+            return kernel(xp, a, b, **options, **dict(zip(weights, ws, strict=True)))
+
+        return route.finish(run_reference(route, with_weights, [a, b, *map(arrays.get, weights)],
+                                          work, out))
+    if "weight" in weights:
+        w = arrays["weight"]
+        y = y * (w if route.backend is None or route.backend.name == "numpy"
+                 else route.backend.to_device(w)).astype(out, copy=False)
     if "reduction" in options:
         with np.errstate(all="ignore"):  # an empty mean is 0 / 0 = NaN, without a warning
             y = reference.reduce_loss(route.backend.namespace(y) if route.backend else xp, y,
@@ -349,13 +380,17 @@ def logit(p: Array, /, *, backend: str | None = None) -> Array:
 
 
 def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
+                                     weight: Array | None = None,
+                                     pos_weight: Array | None = None,
                                      reduction: str = "mean",
                                      backend: str | None = None) -> Array:
     """Binary cross-entropy of ``sigmoid(logits)`` against ``targets``, without overflow.
 
-    ``-(t * log_sigmoid(z) + (1 - t) * log_sigmoid(-z))``, stable for any logits
-    (``|z|`` up to 1e300 and beyond) and for soft targets in [0, 1], like
-    ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    ``-weight * (pos_weight * t * log_sigmoid(z) + (1 - t) * log_sigmoid(-z))``, stable
+    for any logits (``|z|`` up to 1e300 and beyond, and infinite logits whose targets agree
+    give 0) and for soft targets in [0, 1], like
+    ``torch.nn.functional.binary_cross_entropy_with_logits``, with the same ``weight`` and
+    ``pos_weight``.
 
     Parameters
     ----------
@@ -364,8 +399,17 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
     targets : array_like
         Labels or probabilities ``t``, of the same shape as ``logits``. Integer
         or boolean targets take the logits' floating dtype.
+    weight : array_like, optional
+        A weight for each element's loss, broadcast against ``logits`` (e.g. one per
+        sample of shape ``(N, 1)``). Default: 1.
+    pos_weight : array_like, optional
+        A weight for the positive term, broadcast against ``logits``: one per class
+        (shape ``(C,)`` for logits of shape ``(N, C)``), e.g. ``negatives / positives``
+        for an imbalanced class. Default: 1.
     reduction : {'mean', 'sum', 'none'}
         Average over every element (NaN when empty), sum, or the elementwise loss.
+        The mean divides by the number of elements, not by the sum of the weights,
+        as PyTorch's does.
     backend : str or None
         Backend for host data in this call.
 
@@ -375,6 +419,14 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
         A 0-d array (NumPy: a scalar) for ``'mean'`` and ``'sum'``, else the
         elementwise loss, in the library and on the device of ``logits``.
 
+    Notes
+    -----
+    Computed as ``|z| c + (1 + (pos_weight - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t``
+    for z >= 0 and ``c = pos_weight t`` below, then times ``weight``. On PyTorch and JAX
+    the gradient with respect to the logits is ``weight ((1 - t) sigmoid(z) - pos_weight t
+    sigmoid(-z))`` (``sigmoid(z) - t`` without weights), and the targets and weights are
+    differentiable too.
+
     Examples
     --------
     >>> import numpy as np, xpit
@@ -383,15 +435,20 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
     array([0.        , 0.69314718, 0.04858735])
     >>> xpit.binary_cross_entropy_with_logits(z, t)
     np.float64(0.24724484...)
+    >>> xpit.binary_cross_entropy_with_logits(z, t, pos_weight=3.0, reduction="none")
+    array([0.        , 2.07944154, 0.14576205])
     """
+    func = "binary_cross_entropy_with_logits"
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"xpit.binary_cross_entropy_with_logits: invalid reduction "
-                         f"{reduction!r}; expected one of {', '.join(map(repr, _REDUCTIONS))}")
+        raise ValueError(f"xpit.{func}: invalid reduction {reduction!r}; expected one of "
+                         f"{', '.join(map(repr, _REDUCTIONS))}")
+    weights = {name: value for name, value in (("weight", weight), ("pos_weight", pos_weight))
+               if value is not None}
     if _is_torch(logits) and backend is None and (ops := _torch_ops()).takes(logits) and (
             _is_torch(targets) and targets.shape == logits.shape
             and targets.device == logits.device
-            and (targets.dtype == logits.dtype or not targets.is_floating_point())):
-        return ops.bce(logits, targets, reduction)
-    return _binary("binary_cross_entropy_with_logits", ("logits", "targets"),
-                   reference.binary_cross_entropy_with_logits, logits, targets, backend,
-                   reduction=reduction)
+            and (targets.dtype == logits.dtype or not targets.is_floating_point())
+            and all(_is_torch(w) and w.device == logits.device for w in weights.values())):
+        return ops.bce(logits, targets, reduction, **weights)
+    return _binary(func, ("logits", "targets"), reference.binary_cross_entropy_with_logits,
+                   logits, targets, backend, weights, reduction=reduction)

@@ -91,12 +91,12 @@ def chunk_kernel(name: str) -> Callable[..., None]:
     if module is None:
         return _reference_chunk(name)
     ufunc = getattr(module, name)
-    if ufunc.nin == 2:  # sigmoid_backward(s) is sigmoid_backward(s, 1), the same bits
-        def binary(x: np.ndarray, *rest: np.ndarray) -> None:
-            *other, out = rest
-            ufunc(x, other[0] if other else 1.0, out=out, dtype=out.dtype)
+    if ufunc.nin > 1:  # sigmoid_backward(s) is sigmoid_backward(s, 1), the same bits
+        def several(x: np.ndarray, *rest: np.ndarray) -> None:
+            *others, out = rest
+            ufunc(x, *(others or [1.0]), out=out, dtype=out.dtype)
 
-        return binary
+        return several
     return lambda x, out: ufunc(x, out=out, dtype=out.dtype)
 
 
@@ -144,10 +144,10 @@ def _chunks(arrays: tuple[np.ndarray, ...], length: int
             lambda sl: tuple(a[sl] for a in arrays))
 
 
-def compute(name: str, x: np.ndarray, out: np.ndarray, *, second: np.ndarray | None = None,
+def compute(name: str, x: np.ndarray, out: np.ndarray, *, others: tuple[np.ndarray, ...] = (),
             chunk_size: int | None = None, workers: int = 1,
             advance: Callable[[int], object] | None = None) -> None:
-    """Write ``name(x)`` (or ``name(x, second)``) into ``out``, in chunks, on ``workers`` threads.
+    """Write ``name(x, *others)`` into ``out``, in chunks, on ``workers`` threads.
 
     The arrays have one shape. ``advance(n)`` is called after each chunk with its number
     of elements. ``out`` may be an input itself; it must not overlap one otherwise.
@@ -155,7 +155,7 @@ def compute(name: str, x: np.ndarray, out: np.ndarray, *, second: np.ndarray | N
     if x.size == 0:
         return
     kernel = chunk_kernel(name)
-    arrays = (x, out) if second is None else (x, second, out)
+    arrays = (x, *others, out)
     itemsize = max(a.itemsize for a in arrays)
     length = cpu_chunk_length(x.size, itemsize, chunk_size, workers)
     if x.size <= length and advance is None:  # one chunk, here and now, without threads

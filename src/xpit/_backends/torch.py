@@ -156,8 +156,7 @@ def _compute(name: str, *tensors: Tensor) -> Tensor:
         out = _empty_cpu(x, work)
         arrays = [_host(t) for t in tensors]
         numpy_backend.compute(name, arrays[0], _host(out, writable=True),
-                              second=arrays[1] if len(arrays) > 1 else None,
-                              workers=usable_cores())
+                              others=tuple(arrays[1:]), workers=usable_cores())
     elif x.is_cuda and _cupy_usable():
         out = _on_cuda(name, tensors, work)
     else:
@@ -169,6 +168,8 @@ def _compute(name: str, *tensors: Tensor) -> Tensor:
 _REFERENCE = {
     "bce_with_logits": functools.partial(reference.binary_cross_entropy_with_logits,
                                          reduction="none"),
+    "bce_with_logits_pos": lambda xp, z, t, w: reference.binary_cross_entropy_with_logits(
+        xp, z, t, "none", pos_weight=w),
     "sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid_grad(xp, x),
     "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
     "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
@@ -225,6 +226,12 @@ def bce_with_logits(z: Tensor, t: Tensor) -> Tensor:
     return _compute("bce_with_logits", z, t)
 
 
+@torch.library.custom_op("xpit::bce_with_logits_pos", mutates_args=())
+def bce_with_logits_pos(z: Tensor, t: Tensor, w: Tensor) -> Tensor:
+    """The elementwise binary cross-entropy with logits, positive class weighted by ``w``."""
+    return _compute("bce_with_logits_pos", z, t, w)
+
+
 @torch.library.custom_op("xpit::sigmoid_vjp", mutates_args=())
 def sigmoid_vjp(x: Tensor, grad: Tensor) -> Tensor:
     """``grad * sigmoid_grad(x)`` in one pass: the backward of :func:`sigmoid`."""
@@ -251,7 +258,7 @@ def logit_vjp(p: Tensor, grad: Tensor) -> Tensor:
 
 OPS = {op._name: op for op in (
     sigmoid, sigmoid_grad, log_sigmoid, softplus, logit, sigmoid_backward, bce_with_logits,
-    sigmoid_vjp, log_sigmoid_vjp, softplus_vjp, logit_vjp)}
+    bce_with_logits_pos, sigmoid_vjp, log_sigmoid_vjp, softplus_vjp, logit_vjp)}
 for _op in OPS.values():
     _op.register_fake(lambda first, *rest: torch.empty_like(first))
 
@@ -347,6 +354,16 @@ def _bce_bw(ctx, grad):
     return _needed(ctx, lambda: grad * (call("sigmoid", z) - t), lambda: grad * -z)
 
 
+def _bce_pos_bw(ctx, grad):
+    # With w the positive-class weight and lw = 1 + (w - 1) t, the factor of log1p(exp(-|z|)):
+    # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) = lw sigmoid(z) - w t;
+    # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z; d/dw = t softplus(-z).
+    z, t, w = ctx.saved_tensors
+    return _needed(ctx, lambda: grad * ((1.0 + (w - 1.0) * t) * call("sigmoid", z) - w * t),
+                   lambda: grad * ((w - 1.0) * call("softplus", -z) - z),
+                   lambda: grad * t * call("softplus", -z))
+
+
 def _sigmoid_vjp_bw(ctx, grad):
     x, g = ctx.saved_tensors  # d/dx = g sigmoid''(x); d/dg = sigmoid'(x)
     return _needed(ctx, lambda: _sigmoid_grad_of(x, grad * g),
@@ -375,6 +392,7 @@ def _logit_vjp_bw(ctx, grad):
 _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "log_sigmoid": _log_sigmoid_bw, "softplus": _softplus_bw, "logit": _logit_bw,
              "sigmoid_backward": _sigmoid_backward_bw, "bce_with_logits": _bce_bw,
+             "bce_with_logits_pos": _bce_pos_bw,
              "sigmoid_vjp": _sigmoid_vjp_bw, "log_sigmoid_vjp": _log_sigmoid_vjp_bw,
              "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw}
 
@@ -426,8 +444,16 @@ def sigmoid_backward_of(s: Tensor, grad: Tensor | None) -> Tensor:
     return call("sigmoid_backward", s, torch.ones_like(s) if grad is None else grad)
 
 
-def bce(z: Tensor, t: Tensor, reduction: str) -> Tensor:
-    """Binary cross-entropy with logits: the elementwise kernel, then the reduction in torch."""
+def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | None = None,
+        pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy with logits: the elementwise kernel, then ``weight`` and the
+    reduction in torch (their gradients are torch's own: a product and a sum)."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    return reference.reduce_loss(torch, call("bce_with_logits", z, t), reduction)
+    if pos_weight is None:
+        loss = call("bce_with_logits", z, t)
+    else:  # the expansion's backward sums pos_weight's gradient back to its shape
+        loss = call("bce_with_logits_pos", z, t, pos_weight.to(z.dtype).expand_as(z))
+    if weight is not None:
+        loss = loss * weight.to(z.dtype)
+    return reference.reduce_loss(torch, loss, reduction)
