@@ -1,0 +1,188 @@
+"""``xpit.torch``: the PyTorch modules, their gradients, conventions and a training run."""
+
+import importlib.util
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import xpit  # noqa: E402
+from xpit.torch import (  # noqa: E402
+    AdaptiveSigmoid,
+    BCEWithLogitsLoss,
+    LogSigmoid,
+    Sigmoid,
+    Softplus,
+)
+
+F = torch.nn.functional
+
+
+def _f64(*shape, seed=0, scale=3.0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+
+
+def test_importing_xpit_does_not_import_torch():
+    code = "import sys, xpit; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_elementwise_modules_are_the_functions():
+    x = _f64(5, 4)
+    assert torch.equal(Sigmoid()(x), xpit.sigmoid(x))
+    assert torch.equal(Sigmoid(temperature=0.5)(x), xpit.sigmoid(x / 0.5))
+    assert torch.equal(LogSigmoid()(x), xpit.log_sigmoid(x))
+    assert torch.equal(Softplus()(x), xpit.softplus(x))
+    assert torch.equal(Softplus(beta=3.0)(x), xpit.softplus(3.0 * x) / 3.0)
+    # PyTorch's Softplus turns linear above its threshold; xpit's needs none and stays exact
+    big = torch.tensor([10.0, 30.0], dtype=torch.float64)
+    torch.testing.assert_close(Softplus(beta=2.0)(big), torch.log1p(torch.exp(2 * big)) / 2,
+                               rtol=1e-15, atol=0)
+    torch.testing.assert_close(Softplus(beta=2.0)(x), torch.nn.Softplus(beta=2.0)(x),
+                               rtol=1e-13, atol=0)
+
+
+def test_reprs_and_errors():
+    assert repr(Sigmoid(temperature=2.0)) == "Sigmoid(temperature=2.0)"
+    assert repr(Softplus(beta=0.5)) == "Softplus(beta=0.5)"
+    assert repr(AdaptiveSigmoid(2.0, -1.0, 3)) == (
+        "AdaptiveSigmoid(num_parameters=3, alpha=2.0, beta=-1.0)")
+    assert repr(BCEWithLogitsLoss(reduction="sum")) == "BCEWithLogitsLoss(reduction='sum')"
+    with pytest.raises(ValueError, match=r"Sigmoid: temperature must be a positive finite"):
+        Sigmoid(temperature=0.0)
+    with pytest.raises(ValueError, match=r"Softplus: beta must be a positive finite number"):
+        Softplus(beta=math.inf)
+    with pytest.raises(ValueError, match=r"num_parameters must be a positive integer, got 0"):
+        AdaptiveSigmoid(num_parameters=0)
+    with pytest.raises(ValueError, match=r"input has shape \(4, 2\), but num_parameters=3"):
+        AdaptiveSigmoid(num_parameters=3)(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLoss: invalid reduction 'avg'"):
+        BCEWithLogitsLoss(reduction="avg")
+    with pytest.raises(TypeError, match=r"pos_weight must be a tensor or None, got float"):
+        BCEWithLogitsLoss(pos_weight=3.0)
+
+
+@pytest.mark.parametrize("num_parameters", [1, 3])
+def test_adaptive_sigmoid_gradients(num_parameters):
+    """gradcheck in the input, alpha and beta, and the closed forms: d/dalpha = sum of
+    sigmoid'(a x + b) x and d/dbeta = sum of sigmoid'(a x + b) over all but the channel."""
+    layer = AdaptiveSigmoid(alpha=1.5, beta=-0.5, num_parameters=num_parameters,
+                            dtype=torch.float64)
+    with torch.no_grad():
+        layer.alpha.copy_(torch.linspace(0.5, 2.0, num_parameters, dtype=torch.float64))
+    x = _f64(4, 3, 2).requires_grad_(True)
+
+    def f(x, alpha, beta):
+        return torch.func.functional_call(layer, {"alpha": alpha, "beta": beta}, (x,))
+
+    inputs = (x, layer.alpha.detach().clone().requires_grad_(True),
+              layer.beta.detach().clone().requires_grad_(True))
+    assert torch.autograd.gradcheck(f, inputs)
+    assert torch.autograd.gradgradcheck(f, inputs)
+    layer(x).sum().backward()
+    shape = (-1, 1) if num_parameters > 1 else ()
+    a, b = layer.alpha.detach().reshape(shape), layer.beta.detach().reshape(shape)
+    d = xpit.sigmoid_grad(torch.addcmul(b, a, x.detach()))  # the layer's rounding of a x + b
+    dims = (0, 2) if num_parameters > 1 else (0, 1, 2)
+    torch.testing.assert_close(layer.alpha.grad, (d * x.detach()).sum(dims).reshape(-1),
+                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(layer.beta.grad, d.sum(dims).reshape(-1), rtol=1e-14, atol=0)
+    assert torch.equal(x.grad, d * a)
+
+
+def test_state_dict_device_and_dtype_follow_the_module():
+    layer = AdaptiveSigmoid(alpha=2.0, num_parameters=4)
+    with torch.no_grad():
+        layer.beta.add_(torch.arange(4.0))
+    copy = AdaptiveSigmoid(num_parameters=4)
+    copy.load_state_dict(layer.state_dict())
+    x = torch.randn(3, 4)
+    assert torch.equal(copy(x), layer(x))
+    assert set(layer.state_dict()) == {"alpha", "beta"}
+    layer = layer.to(torch.float64)
+    assert layer.alpha.dtype == torch.float64 and layer(x.double()).dtype == torch.float64
+    loss = BCEWithLogitsLoss(weight=torch.ones(1, 4), pos_weight=torch.full((4,), 3.0))
+    assert set(loss.state_dict()) == {"weight", "pos_weight"}
+    loss = loss.to(torch.float64)
+    assert loss.pos_weight.dtype == torch.float64
+    meta = AdaptiveSigmoid(num_parameters=4, device="meta")
+    assert meta.alpha.device.type == "meta" and meta(torch.empty(2, 4, device="meta")).is_meta
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_loss_matches_torch(reduction):
+    z, t = _f64(16, 3, scale=10.0), torch.rand(16, 3, dtype=torch.float64)
+    weight, pos_weight = torch.rand(16, 1, dtype=torch.float64), torch.tensor([0.5, 1.0, 9.0],
+                                                                             dtype=torch.float64)
+    for kwargs in ({}, {"weight": weight}, {"pos_weight": pos_weight},
+                   {"weight": weight, "pos_weight": pos_weight}):
+        ours = BCEWithLogitsLoss(reduction=reduction, **kwargs)(z, t)
+        theirs = torch.nn.BCEWithLogitsLoss(reduction=reduction, **kwargs)(z, t)
+        torch.testing.assert_close(ours, theirs, rtol=1e-13, atol=0)
+    huge = torch.tensor([[math.inf, -math.inf]], dtype=torch.float64)
+    labels = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    loss = BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 2.0], dtype=torch.float64))
+    assert loss(huge, labels).item() == 0.0  # PyTorch's: NaN
+    assert torch.nn.BCEWithLogitsLoss(pos_weight=loss.pos_weight)(huge, labels).isnan()
+
+
+# Inductor itself calls a deprecated torch.jit API, which -W error would turn into a failure.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_compiled_model_has_no_graph_break():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), AdaptiveSigmoid(num_parameters=5),
+                                torch.nn.Linear(5, 4), Sigmoid(temperature=2.0),
+                                torch.nn.Linear(4, 1), Softplus(beta=2.0), LogSigmoid())
+    loss_fn = BCEWithLogitsLoss(pos_weight=torch.tensor([3.0]))
+    x, y = torch.randn(8, 6), (torch.rand(8, 1) > 0.5).float()
+
+    def step(x, y):
+        return loss_fn(model(x), y)
+
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    eager, traced = step(x, y), compiled(x, y)
+    torch.testing.assert_close(traced, eager, rtol=1e-6, atol=0)
+    eager_grads = torch.autograd.grad(eager, list(model.parameters()))
+    traced_grads = torch.autograd.grad(traced, list(model.parameters()))
+    for a, b in zip(eager_grads, traced_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+
+
+def _train_logistic_regression(activation, seed=0, steps=300):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(600, 5, generator=gen)
+    y = ((x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5]) + 0.3
+          + 0.5 * torch.randn(600, generator=gen)) > 0).float()
+    torch.manual_seed(seed)
+    linear = torch.nn.Linear(5, 1)
+    params = list(linear.parameters()) + list(activation.parameters())
+    optimizer = torch.optim.SGD(params, lr=0.5)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        p = activation(linear(x)).squeeze(1)
+        loss = F.binary_cross_entropy(p, y)
+        loss.backward()
+        optimizer.step()
+    return ((activation(linear(x)).squeeze(1) > 0.5).float() == y).float().mean().item()
+
+
+def test_logistic_regression_reaches_torch_sigmoid_accuracy():
+    ours = _train_logistic_regression(AdaptiveSigmoid())
+    theirs = _train_logistic_regression(torch.nn.Sigmoid())
+    assert ours > 0.85 and abs(ours - theirs) <= 0.01, (ours, theirs)
+
+
+def test_the_imbalanced_training_example():
+    path = pathlib.Path(__file__).parent.parent / "examples" / "torch_imbalanced.py"
+    spec = importlib.util.spec_from_file_location("torch_imbalanced", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    plain, weighted = example.train(None), example.train(9.0)
+    assert weighted["recall"] > 0.85 and weighted["recall"] > plain["recall"] + 0.1, (
+        plain, weighted)
+    assert math.isfinite(weighted["loss"])
