@@ -21,9 +21,15 @@ import pytest
 import xpit
 from xpit import _config, _dispatch, _registry
 
-# The compiled ufuncs' module cannot be imported where the extension was not built.
-collect_ignore = ([] if importlib.util.find_spec("xpit.kernels._ufuncs") else
-                  ["src/xpit/ufuncs.py"])
+# Keras reads its backend once, at import: the tests run it on JAX (xpit's custom_jvp
+# functions); tests/test_keras.py runs the PyTorch backend in a subprocess.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+# Modules whose imports need what may be missing: the compiled extension, PyTorch, Keras.
+collect_ignore = [path for path, needs in (("src/xpit/ufuncs.py", ["xpit.kernels._ufuncs"]),
+                                           ("src/xpit/torch.py", ["torch"]),
+                                           ("src/xpit/keras.py", ["keras", "jax"]))
+                  if not all(importlib.util.find_spec(name) for name in needs)]
 
 
 @pytest.fixture(autouse=True)

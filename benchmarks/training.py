@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see xpit.bench
 
-import torch  # noqa: E402
+import torch
 
-from xpit.torch import BCEWithLogitsLoss, Sigmoid  # noqa: E402
+from xpit.torch import BCEWithLogitsLoss, Sigmoid
 
 
 def make_step(activation: torch.nn.Module, loss_fn: torch.nn.Module, seed: int = 0
