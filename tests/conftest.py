@@ -7,8 +7,17 @@
   on ``Device("device1")``. It refuses to mix devices, so it catches any array
   created on the wrong device: the stand-in for a GPU in CI;
 - ``torch``: PyTorch on the CPU, when installed;
+- ``jax``: JAX on its default device (the CPU here), when installed, with float64
+  enabled (see below);
 - ``cupy``: CuPy, when the probe says a CUDA device is usable (else skipped
   with the probe's reason).
+
+JAX computes in float32 only unless 64-bit mode is on, and its mode is global and
+read when an array is made: this file sets ``JAX_ENABLE_X64=1`` before anything
+imports JAX (unless the environment already decides), so every test in the session
+sees one mode and float64 is tested like on the other targets, without importing
+JAX into sessions that do not use it. JAX's default 32-bit mode is tested in
+``test_jax.py`` with ``jax.enable_x64(False)``.
 
 ``XPIT_TEST_TARGETS=numpy,torch`` restricts the matrix. Tests marked ``gpu``
 are skipped with the probe's reason when no CUDA device is usable.
@@ -26,6 +35,8 @@ import numpy as np
 import pytest
 
 from xpit import _registry
+
+os.environ.setdefault("JAX_ENABLE_X64", "1")  # see the module docstring; jax reads it at import
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,18 @@ def _make_targets() -> list[Any]:
         add("torch", torch_target)
     else:
         add("torch", None, "PyTorch is not installed")
+    if importlib.util.find_spec("jax"):
+        def jax_target() -> Target:
+            import jax
+            import jax.numpy as xp
+
+            if not jax.config.jax_enable_x64:
+                pytest.skip("JAX_ENABLE_X64 is off in the environment; the matrix needs float64")
+            return Target("jax", xp, jax.devices()[0], False)
+
+        add("jax", jax_target)
+    else:
+        add("jax", None, "JAX is not installed")
     if _registry.probe("cupy")[0]:
         def cupy_target() -> Target:
             import array_api_compat.cupy as xp

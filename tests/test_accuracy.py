@@ -41,6 +41,16 @@ REFERENCE_CONTRACT = {
     ("logit", "float64"): 2, ("logit", "float32"): 3,
     ("sigmoid_grad", "float64"): 4, ("sigmoid_grad", "float32"): 4,
 }
+# JAX on the CPU runs the same reference, but XLA changes it in float64: its algebraic
+# simplifier folds the kernels' Fast2Sum correction ``e - ((1 + e) - 1)`` to 0 (sigmoid,
+# sigmoid_grad; xpit runs each kernel as one jit computation, so eager calls see the fold
+# too), its log1p is up to 1.9 ULP off on [0.4, 1] (log_sigmoid, softplus) and up to 129
+# ULP on [-0.53, -0.28], which its atanh inherits (logit: jax-ml/jax#39707). Measured on
+# this file's 10^5-point sweeps: 2.2, 3.4, 2.4, 2.5 and 129 ULP. float32 meets the reference
+# contract (computed in float64 when JAX's 64-bit mode is on, as in these tests).
+JAX_CONTRACT = {**REFERENCE_CONTRACT, ("sigmoid", "float64"): 2.5,
+                ("log_sigmoid", "float64"): 2.5, ("softplus", "float64"): 2.5,
+                ("logit", "float64"): 130}
 SWEEP_POINTS = 100_000
 
 
@@ -99,6 +109,27 @@ def half_references() -> dict:
     return {}
 
 
+def _check_flushed(target: object, name: str, x: np.ndarray, hi: np.ndarray, got: np.ndarray,
+                   err: np.ndarray, dtype: str) -> np.ndarray:
+    """``err`` without the points where XLA flushes subnormals (JAX on the CPU), checked here.
+
+    XLA computes with flush-to-zero and denormals-are-zero on the CPU: a result below
+    float32's (float64's) smallest normal is 0, a subnormal input is read as 0. float16
+    is computed in float32, where its subnormals are normal, so none of it is flushed.
+    """
+    if target.name != "jax":
+        return err
+    tiny = float(np.finfo(np.float64 if dtype == "float64" else np.float32).smallest_normal)
+    if dtype == "float16":
+        tiny = 0.0
+    result = (np.abs(hi) < tiny) & (hi != 0)
+    assert np.all(got[result] == 0), f"{name} {dtype}: a subnormal result is not flushed"
+    read_as_zero = (np.abs(x) < tiny) & (x != 0) & ~result
+    at_zero = getattr(xpit, name)(np.copysign(0.0, x[read_as_zero]).astype(np.float64))
+    assert np.all((err[read_as_zero] <= 1) | (got[read_as_zero] == at_zero)), (name, dtype)
+    return np.where(result | read_as_zero, 0.0, err)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_half_precision_exhaustive_within_one_ulp(target, half_references, name, dtype):
@@ -117,6 +148,7 @@ def test_half_precision_exhaustive_within_one_ulp(target, half_references, name,
     with np.errstate(invalid="ignore"):
         got = target.to_numpy(target.xp.astype(result, target.xp.float32))
     err = ulp_error(got, hi, lo, dtype if dtype == "bfloat16" else np.float16)
+    err = _check_flushed(target, name, x, hi, got, err, dtype)
     worst = int(np.argmax(err))
     assert err.max() <= 1, f"{name} {dtype}: {err.max():.3f} ULP at x={x[worst]!r}"
 
@@ -160,8 +192,10 @@ def test_other_namespaces_within_the_reference_contract(target):
             got = target.to_numpy(getattr(xpit, name)(target.asarray(x)))
             assert got.dtype == np.dtype(dtype)
             hi, lo = reference(name, x)
-            contract = CONTRACT if target.name == "numpy" else REFERENCE_CONTRACT
+            contract = {"numpy": CONTRACT, "jax": JAX_CONTRACT}.get(target.name,
+                                                                   REFERENCE_CONTRACT)
             err = ulp_error(got, hi, lo, np.dtype(dtype))
+            err = _check_flushed(target, name, x, hi, got, err, dtype)
             assert err.max() <= contract[name, dtype], (name, dtype, err.max())
 
 

@@ -84,7 +84,10 @@ def test_any_shape(target, name, shape):
     data = rng.uniform(0.05, 0.95, shape)
     result = getattr(xpit, name)(target.asarray(data))
     assert tuple(result.shape) == shape
-    assert_close(result, target.asarray(getattr(xpit, name)(data)), rtol=1e-15)
+    # JAX's float64 atanh is up to 129 ULP off on part of this range (jax-ml/jax#39707;
+    # see test_accuracy.JAX_CONTRACT)
+    rtol = 3e-14 if (target.name, name) == ("jax", "logit") else 1e-15
+    assert_close(result, target.asarray(getattr(xpit, name)(data)), rtol=rtol)
 
 
 @pytest.mark.parametrize("name", UNARY)

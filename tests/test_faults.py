@@ -198,6 +198,12 @@ def test_leftovers_are_removed_only_for_dead_processes_on_this_host(tmp_path):
 
 # --- a full disk ---------------------------------------------------------------------------
 
+# JAX, once the backend matrix has imported it in this session, warns at every fork
+# (preexec_fn forks in Python) that its threads may deadlock the child; these children
+# only set a limit and exec a fresh Python, which never touches JAX's state.
+_FORKS_AFTER_JAX = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+
+
 def _limit_file_size(limit: int):
     def preexec() -> None:
         import resource
@@ -207,6 +213,7 @@ def _limit_file_size(limit: int):
     return preexec
 
 
+@_FORKS_AFTER_JAX
 @pytest.mark.parametrize("overwrite", [False, True], ids=["new", "overwrite"])
 def test_file_size_limit_is_a_clear_error(tmp_path, overwrite):
     src, dst = _source(tmp_path), tmp_path / "out.npy"
@@ -229,6 +236,7 @@ def test_file_size_limit_is_a_clear_error(tmp_path, overwrite):
         _assert_clean(tmp_path, "in.npy")
 
 
+@_FORKS_AFTER_JAX
 def test_file_size_limit_in_the_cli(tmp_path):
     src, dst = _source(tmp_path), tmp_path / "out.npy"
     result = subprocess.run([sys.executable, "-m", "xpit", "apply", "sigmoid", str(src),

@@ -60,12 +60,17 @@ def compute_array(route: Route, func: str, a: Array, work: Any, out_dtype: Any) 
     """``func(a)`` for an array that NumPy's fast path does not take: one fused kernel on
     CuPy (for a CuPy array, or host data sent to the GPU and back), else the array-API
     kernel in the array's own library. A floating torch tensor runs xpit's PyTorch custom
-    operator (:mod:`xpit._backends.torch`), as the public functions do, so the same bits."""
+    operator (:mod:`xpit._backends.torch`), as the public functions do, so the same bits;
+    a JAX array xpit's ``jax.custom_jvp`` function (:mod:`xpit._backends.jax`)."""
     if route.name == "torch" and route.backend is None and a.dtype == out_dtype:
         from xpit._backends import torch as torch_backend
 
         if torch_backend.takes(a):
             return torch_backend.elementwise(func, a)
+    if route.name == "jax.numpy" and route.backend is None:  # integers too, cast first
+        from xpit._backends import jax as jax_backend
+
+        return jax_backend.elementwise(func, a.astype(out_dtype))
     if takes_fused(route, out_dtype):
         y = fused(route, func, [a], out_dtype)
         return y if route.backend is None else route.backend.to_host(y)

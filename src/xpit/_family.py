@@ -64,6 +64,9 @@ def _check_out(func: str, out: Array, x: Array, dtype: Any, route: Route) -> Non
                 and out.strides == x.strides):
             raise ValueError(f"xpit.{func}: out overlaps the input without being the input itself; "
                              "pass the input as out to work in place, or a separate array")
+    elif _is_jax(out):
+        raise TypeError(f"xpit.{func}: out cannot be a JAX array: JAX arrays are immutable; "
+                        "leave out=None and use the returned array")
     else:
         resolve(func, {"x": x, "out": out}, None)  # same library and device, or a ValueError
     if tuple(out.shape) != tuple(x.shape):
@@ -126,6 +129,19 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+def _jax_ops() -> Any:
+    """The JAX custom_jvp functions (:mod:`xpit._backends.jax`), imported on first need."""
+    from xpit._backends import jax as jax_backend
+
+    return jax_backend
+
+
+def _is_jax(x: Any) -> bool:
+    # Cheap and importing nothing, like _is_torch: concrete arrays are jaxlib types, tracers
+    # (under jit, grad, vmap) jax._src types. A Python float is host data, never JAX.
+    return type(x).__module__.startswith(("jax.", "jaxlib."))
+
+
 def _small_inputs_first(func: F) -> F:
     """Give a public one-array function a fast lane for a Python float or a small array.
 
@@ -135,7 +151,8 @@ def _small_inputs_first(func: F) -> F:
     microseconds, the call 0.2): the same call the chunked path makes, so the same bits.
     A floating torch tensor goes to xpit's PyTorch custom operator of that name
     (:mod:`xpit._backends.torch`): the compiled kernels with the family's own
-    gradients, opaque to ``torch.compile``.
+    gradients, opaque to ``torch.compile``. A floating JAX array or tracer goes to xpit's
+    ``jax.custom_jvp`` function of that name (:mod:`xpit._backends.jax`).
     """
     name = func.__name__
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)  # singletons: compared by identity
@@ -156,6 +173,8 @@ def _small_inputs_first(func: F) -> F:
             return ufunc(x)
         if _is_torch(x) and backend is None and (ops := _torch_ops()).takes(x):
             return ops.call(name, x)  # differentiable, and an operator for torch.compile
+        if _is_jax(x) and backend is None and (ops := _jax_ops()).takes(x):
+            return ops.UNARY[name](x)  # a custom_jvp function: grad, jit and vmap
         return func(x, backend=backend)
 
     return fast  # type: ignore[return-value]
@@ -321,6 +340,9 @@ def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
             grad is None or (ops.takes(grad) and grad.dtype == s.dtype
                              and grad.shape == s.shape and grad.device == s.device)):
         return ops.sigmoid_backward_of(s, grad)
+    if _is_jax(s) and backend is None and (ops := _jax_ops()).takes(s) and (
+            grad is None or ops.pairs_with(s, grad)):
+        return ops.sigmoid_backward_of(s, grad)
     if grad is None:
         return elementwise("sigmoid_backward", s, backend)
     return _binary("sigmoid_backward", ("s", "grad"), reference.sigmoid_backward, s, grad,
@@ -448,7 +470,12 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
             _is_torch(targets) and targets.shape == logits.shape
             and targets.device == logits.device
             and (targets.dtype == logits.dtype or not targets.is_floating_point())
-            and all(_is_torch(w) and w.device == logits.device for w in weights.values())):
+            and all(isinstance(w, (int, float)) or (_is_torch(w) and w.device == logits.device)
+                    for w in weights.values())):
+        return ops.bce(logits, targets, reduction, **weights)
+    if _is_jax(logits) and backend is None and (ops := _jax_ops()).takes(logits) and (
+            ops.pairs_with(logits, targets, labels=True)
+            and all(isinstance(w, (int, float)) or _is_jax(w) for w in weights.values())):
         return ops.bce(logits, targets, reduction, **weights)
     return _binary(func, ("logits", "targets"), reference.binary_cross_entropy_with_logits,
                    logits, targets, backend, weights, reduction=reduction)

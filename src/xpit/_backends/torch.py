@@ -444,8 +444,8 @@ def sigmoid_backward_of(s: Tensor, grad: Tensor | None) -> Tensor:
     return call("sigmoid_backward", s, torch.ones_like(s) if grad is None else grad)
 
 
-def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | None = None,
-        pos_weight: Tensor | None = None) -> Tensor:
+def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = None,
+        pos_weight: Tensor | float | None = None) -> Tensor:
     """Binary cross-entropy with logits: the elementwise kernel, then ``weight`` and the
     reduction in torch (their gradients are torch's own: a product and a sum)."""
     if not t.is_floating_point():
@@ -453,7 +453,8 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | None = None,
     if pos_weight is None:
         loss = call("bce_with_logits", z, t)
     else:  # the expansion's backward sums pos_weight's gradient back to its shape
-        loss = call("bce_with_logits_pos", z, t, pos_weight.to(z.dtype).expand_as(z))
+        pos_weight = torch.as_tensor(pos_weight, dtype=z.dtype, device=z.device)
+        loss = call("bce_with_logits_pos", z, t, pos_weight.expand_as(z))
     if weight is not None:
-        loss = loss * weight.to(z.dtype)
+        loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
     return reference.reduce_loss(torch, loss, reduction)
