@@ -301,6 +301,14 @@ def test_weighted_bce_and_its_gradients(reduction):
     assert np.all(np.asarray(loss(huge, jnp.asarray([1.0, 0.0, 1.0]), 2.0, 3.0)) == 0.0)
 
 
+def test_a_tracer_and_a_concrete_array_of_another_dtype_meet():
+    """A tracer has no device to compare: the dispatcher must not call them "different
+    devices" (float32 targets with float64 logits take the promoting path)."""
+    z, t = jnp.asarray([0.0, 1.0]), jnp.asarray([0.0, 1.0], dtype=jnp.float32)
+    g = jax.grad(lambda a: xpit.binary_cross_entropy_with_logits(a, t))(z)
+    np.testing.assert_allclose(g, (xpit.sigmoid(z) - t.astype(z.dtype)) / 2, rtol=1e-15)
+
+
 def test_bce_integer_and_boolean_targets_take_the_logits_dtype():
     z = jnp.asarray([-1e300, 0.0, 3.0])
     for t in (jnp.asarray([0, 1, 1]), jnp.asarray([False, True, True])):

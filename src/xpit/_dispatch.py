@@ -201,7 +201,7 @@ def resolve(func: str, args: dict[str, Any], backend: str | None) -> tuple[Route
         elif here[1] is not owner[1]:
             raise ValueError(f"xpit.{func}: {_describe(owner)} and {_describe(here)} come from "
                              "different libraries; convert one of them first")
-        elif owner[2] != here[2]:
+        elif owner[2] != here[2] and None not in (owner[2], here[2]):  # a JAX tracer: none
             raise ValueError(f"xpit.{func}: {_describe(owner)} and {_describe(here)} are on "
                              "different devices; move one of them first")
         arrays[arg] = value
