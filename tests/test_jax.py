@@ -19,6 +19,7 @@ import pytest
 
 import xpit
 from xpit import batch
+from xpit._mpreference import MP_DERIVATIVES
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -36,30 +37,8 @@ POINTS32 = [0.0, 1e-30, -1e-30, 1.0, -1.0, 30.0, -30.0, 80.0, -80.0, 1e4, -1e4]
 PROBS32 = [1e-30, 1e-7, 0.25, 0.5, 0.75, 1 - 2**-24]
 
 
-def _mp_sigmoid(x):
-    return 1 / (1 + mpmath.exp(-x))
-
-
-def _mp_sg(x):
-    return _mp_sigmoid(x) * _mp_sigmoid(-x)
-
-
-def _mp_one_minus_2s(x):
-    return mpmath.tanh(-x / 2)  # 1 - 2 sigmoid(x), without cancellation near 0
-
-
-# f, f', f'' exactly, for each one-input function (as in test_torch.py).
-EXACT = {
-    "sigmoid": (_mp_sigmoid, _mp_sg, lambda x: _mp_sg(x) * _mp_one_minus_2s(x)),
-    "sigmoid_grad": (_mp_sg, lambda x: _mp_sg(x) * _mp_one_minus_2s(x),
-                     lambda x: _mp_sg(x) * (1.5 * mpmath.tanh(x / 2) ** 2 - 0.5)),
-    "log_sigmoid": (lambda x: -mpmath.log1p(mpmath.exp(-x)), lambda x: _mp_sigmoid(-x),
-                    lambda x: -_mp_sg(x)),
-    "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), _mp_sigmoid, _mp_sg),
-    "logit": (lambda p: mpmath.log(p / (1 - p)),
-              lambda p: 1 / (p * (1 - p)),
-              lambda p: (2 * p - 1) / (p * (1 - p)) ** 2),
-}
+# f', f'' exactly, for each one-input function.
+EXACT = MP_DERIVATIVES
 UNARY = list(EXACT)
 
 
@@ -92,7 +71,7 @@ def _derivatives(f, x):
 
 
 def _check_exact(name, points, g, h, dtype, bound1, bound2):
-    _, d1, d2 = EXACT[name]
+    d1, d2 = EXACT[name]
     huge = float(np.finfo(dtype).max)
     for xi, gi, hi in zip(points, np.asarray(g).tolist(), np.asarray(h).tolist(), strict=True):
         exact1, exact2 = d1(mpmath.mpf(xi)), d2(mpmath.mpf(xi))

@@ -34,6 +34,22 @@ MP_FUNCTIONS = {
 }
 
 
+def _sigmoid_grad(x: mpmath.mpf) -> mpmath.mpf:
+    return _exp_neg(x) / (1 + _exp_neg(x)) ** 2
+
+
+# The first and second derivatives, exactly (for the PyTorch and JAX gradient tests);
+# 1 - 2 sigmoid(x) is written tanh(-x / 2), without cancellation near 0.
+MP_DERIVATIVES = {
+    "sigmoid": (_sigmoid_grad, lambda x: _sigmoid_grad(x) * mpmath.tanh(-x / 2)),
+    "sigmoid_grad": (lambda x: _sigmoid_grad(x) * mpmath.tanh(-x / 2),
+                     lambda x: _sigmoid_grad(x) * (1.5 * mpmath.tanh(x / 2) ** 2 - 0.5)),
+    "log_sigmoid": (lambda x: 1 / (1 + mpmath.exp(x)), lambda x: -_sigmoid_grad(x)),
+    "softplus": (lambda x: 1 / (1 + _exp_neg(x)), _sigmoid_grad),
+    "logit": (lambda p: 1 / (p * (1 - p)), lambda p: (2 * p - 1) / (p * (1 - p)) ** 2),
+}
+
+
 def _special(name: str, x: float) -> float | None:
     """Values at inf, NaN and outside a domain, where mpmath is not asked."""
     if np.isnan(x):

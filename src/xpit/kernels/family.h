@@ -326,14 +326,15 @@ XPIT_FUNC double xpit__log1pf(double e)
     return fma(kd, XPIT__LN2HI, xpit__atanh2f((e - kd) / ((2.0 + kd) + e)));
 }
 
-/* 1 / (1 + exp(-x)) in double, rounded once. exp(-x) = 2^k exp(-r), k = round(-x / ln 2),
-   r = x + k ln 2 (one fma with ln 2 rounded to double: error below 2^-47), so
-   sigmoid = 2^-k / (2^-k + exp(-r)): no |x|, no select, no scaling multiply. exp(-r) is
-   xpit__expf_neg's polynomial at -r (the signs alternate), relative error below 2^-34; the
-   quotient's relative error is that of 1 + exp(-x), so also below 2^-34 on both sides. x is
-   clamped to [-120, 120] (past the last nonzero float result, at -103.97) with two integer
-   minimums on its bits; a NaN comes back as it came. */
-XPIT_FUNC float xpit_sigmoidf(float x)
+/* exp(-x) = 2^k exp(-r) as the pair (2^-k, exp(-r)), for xpit_sigmoidf and
+   xpit_sigmoid_gradf: k = round(-x / ln 2), r = x + k ln 2 (one fma with ln 2 rounded to
+   double: error below 2^-47). Then sigmoid = 2^-k / (2^-k + exp(-r)): no |x|, no select, no
+   scaling multiply. exp(-r) is xpit__expf_neg's polynomial at -r (the signs alternate),
+   relative error below 2^-34; the quotient's relative error is that of 1 + exp(-x), so also
+   below 2^-34 on both sides. x is clamped to [-120, 120] (past the last nonzero float
+   result, at -103.97) with two integer minimums on its bits; the callers give a NaN back as
+   it came. */
+XPIT_FUNC xpit__dd xpit__split_expf_neg(float x) /* hi = 2^-k, lo = exp(-r) */
 {
     unsigned int u = xpit__u32(x);              /* clamped on the bits, NaNs too (see the end): */
     u = u < 0xc2f00000u ? u : 0xc2f00000u;      /* unsigned, negatives: x >= -120 */
@@ -351,37 +352,28 @@ XPIT_FUNC float xpit_sigmoidf(float x)
     q = fma(q, r, 0x1.0000003ac8951p-1);
     q = fma(q, r, -1.0);
     q = fma(q, r, 1.0);                         /* exp(-r) */
-    double s = xpit__f64((XPIT__MAGIC_BITS + 1023ULL - xpit__u64(t)) << 52); /* 2^-k */
-    float y = (float)(s / (s + q));
+    xpit__dd e;
+    e.hi = xpit__f64((XPIT__MAGIC_BITS + 1023ULL - xpit__u64(t)) << 52); /* 2^-k */
+    e.lo = q;
+    return e;
+}
+
+/* 1 / (1 + exp(-x)) in double, rounded once: 2^-k / (2^-k + exp(-r)). */
+XPIT_FUNC float xpit_sigmoidf(float x)
+{
+    xpit__dd e = xpit__split_expf_neg(x);
+    float y = (float)(e.hi / (e.hi + e.lo));
     return x != x ? x : y;
 }
 
-/* sigmoid(x) sigmoid(-x) = 2^-k exp(-r) / (2^-k + exp(-r))^2, with xpit_sigmoidf's
-   reduction (k = round(-x / ln 2), r = x + k ln 2): no |x|, no select; every factor is
-   relative 2^-33 or better, so the result is rounded once from a relative error below 2^-32.
-   2^-k and (2^-k + exp(-r))^2 stay below 2^350 for x clamped to [-120, 120] (past -103.97,
-   the last input whose float32 result is not 0); a NaN comes back as it came. */
+/* sigmoid(x) sigmoid(-x) = 2^-k exp(-r) / (2^-k + exp(-r))^2: every factor is relative 2^-33
+   or better, so the result is rounded once from a relative error below 2^-32. 2^-k and
+   (2^-k + exp(-r))^2 stay below 2^350 for x in [-120, 120]. */
 XPIT_FUNC float xpit_sigmoid_gradf(float x)
 {
-    unsigned int u = xpit__u32(x);
-    u = u < 0xc2f00000u ? u : 0xc2f00000u;
-    int v = xpit__i32(u);
-    v = v < 0x42f00000 ? v : 0x42f00000;
-    double xc = (double)xpit__f32((unsigned int)v);
-    double t = fma(xc, -XPIT__LOG2E, XPIT__MAGIC);
-    double kd = t - XPIT__MAGIC;
-    double r = fma(kd, XPIT__LN2HI, xc);
-    double q = -0x1.9f077abe59c83p-13;
-    q = fma(q, r, 0x1.6d8e6da5b2cf7p-10);
-    q = fma(q, r, -0x1.1112736b2b9cbp-7);
-    q = fma(q, r, 0x1.55548c4773e4dp-5);
-    q = fma(q, r, -0x1.555554401414ep-3);
-    q = fma(q, r, 0x1.0000003ac8951p-1);
-    q = fma(q, r, -1.0);
-    q = fma(q, r, 1.0);                         /* exp(-r) */
-    double s = xpit__f64((XPIT__MAGIC_BITS + 1023ULL - xpit__u64(t)) << 52); /* 2^-k */
-    double d = s + q;
-    float y = (float)((s * q) / (d * d));
+    xpit__dd e = xpit__split_expf_neg(x);
+    double d = e.hi + e.lo;
+    float y = (float)((e.hi * e.lo) / (d * d));
     return x != x ? x : y;
 }
 
