@@ -216,6 +216,14 @@ def test_torch_func_two_inputs():
     torch.testing.assert_close(gz, (xpit.sigmoid(z) - t) / 5, rtol=1e-15, atol=0)
 
 
+def test_a_parameter_is_a_plain_tensor():
+    p = torch.nn.Parameter(_f64([0.0, 3.0, -40.0], requires_grad=False))
+    y = xpit.sigmoid(p)
+    assert type(y.grad_fn).__name__ == "Xpit_sigmoidBackward"  # the eager Function, no dispatch
+    y.sum().backward()
+    assert torch.equal(p.grad, xpit.sigmoid_grad(p.detach()))
+
+
 def test_no_grad_and_plain_tensors():
     x = torch.linspace(-5, 5, 11)
     y = xpit.sigmoid(x)

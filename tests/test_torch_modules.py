@@ -56,6 +56,9 @@ def test_reprs_and_errors():
     assert repr(BCEWithLogitsLoss(reduction="sum")) == "BCEWithLogitsLoss(reduction='sum')"
     with pytest.raises(ValueError, match=r"Sigmoid: temperature must be a positive finite"):
         Sigmoid(temperature=0.0)
+    with pytest.raises(TypeError, match=r"Sigmoid: temperature must be a positive finite "
+                                        r"number, got 'hot'"):
+        Sigmoid(temperature="hot")
     with pytest.raises(ValueError, match=r"Softplus: beta must be a positive finite number"):
         Softplus(beta=math.inf)
     with pytest.raises(ValueError, match=r"num_parameters must be a positive integer, got 0"):

@@ -60,7 +60,11 @@ class Sigmoid(keras.layers.Layer):
 
     def __init__(self, temperature: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        temperature = float(temperature)
+        try:
+            temperature = float(temperature)
+        except (TypeError, ValueError):
+            raise TypeError("xpit.keras.Sigmoid: temperature must be a positive finite number, "
+                            f"got {temperature!r}") from None
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError("xpit.keras.Sigmoid: temperature must be a positive finite "
                              f"number, got {temperature!r}")

@@ -27,7 +27,11 @@ __all__ = ["AdaptiveSigmoid", "BCEWithLogitsLoss", "LogSigmoid", "Sigmoid", "Sof
 
 
 def _positive(cls: str, name: str, value: float) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"xpit.torch.{cls}: {name} must be a positive finite number, "
+                        f"got {value!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"xpit.torch.{cls}: {name} must be a positive finite number, "
                          f"got {value!r}")

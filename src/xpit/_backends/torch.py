@@ -276,10 +276,15 @@ for _op in OPS.values():
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
 
 
+# Tensors whose type changes nothing in dispatch (a Parameter is a plain tensor with a flag);
+# any other subclass (FakeTensor, FunctionalTensor, DTensor ...) goes through the operator.
+_PLAIN = frozenset((Tensor, torch.nn.Parameter))
+
+
 def _untracked(tensors: tuple[Tensor, ...]) -> bool:
     """Nothing needs to see this call: no autograd, no transform, no tracing, plain tensors."""
     return not (torch.compiler.is_compiling() or _transforms_active()
-                or any(type(t) is not Tensor for t in tensors)
+                or any(type(t) not in _PLAIN for t in tensors)
                 or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
 
 
@@ -287,7 +292,7 @@ def call(name: str, *tensors: Tensor) -> Tensor:
     """Kernel ``name`` on tensors of one shape, dtype and device, differentiable."""
     if _untracked(tensors):
         return _compute(name, *tensors)
-    if torch.compiler.is_compiling() or any(type(t) is not Tensor for t in tensors):
+    if torch.compiler.is_compiling() or any(type(t) not in _PLAIN for t in tensors):
         return OPS[name](*tensors)  # traced (FakeTensor, FunctionalTensor ...): the operator
     if _transforms_active():
         return TRANSFORMABLE[name].apply(*tensors)
