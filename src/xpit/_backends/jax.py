@@ -124,7 +124,7 @@ def _logit_slope(p: Any) -> Any:
     # 1 / p / (1 - p), as in the PyTorch backward: no cancellation, and the second derivative
     # at 0 is -inf (its true value). One jit computation, so that XLA's rewriting of the two
     # divisions gives the same bits eagerly and under jit.
-    return 1.0 / p / (1.0 - p)
+    return jnp.where((p >= 0) & (p <= 1), 1.0 / p / (1.0 - p), jnp.nan)  # NaN as logit
 
 
 @logit.defjvp
@@ -166,10 +166,10 @@ def _bce_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 @jax.jit
 def _bce_pos_slopes(z: Any, t: Any, w: Any) -> tuple[Any, Any, Any]:
-    # With lw = 1 + (w - 1) t, the factor of log1p(exp(-|z|)): d/dz = lw sigmoid(z) - w t,
+    # With lw = (1 - t) + w t, the factor of log1p(exp(-|z|)): d/dz = lw sigmoid(z) - w t,
     # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z, d/dw = t softplus(-z).
     below = softplus(-z)
-    return (1.0 + (w - 1.0) * t) * sigmoid(z) - w * t, (w - 1.0) * below - z, t * below
+    return ((1.0 - t) + w * t) * sigmoid(z) - w * t, (w - 1.0) * below - z, t * below
 
 
 def _bce_pos_jvp(primals: tuple, tangents: tuple) -> tuple:

@@ -5,8 +5,10 @@ imports torch). Each function is a ``torch.library.custom_op`` in the ``xpit``
 namespace (``torch.ops.xpit.sigmoid`` ...), with
 
 - a forward that runs the compiled kernels on the tensor's own memory, zero-copy:
-  on the CPU the NumPy ufunc on ``tensor.numpy()`` (non-contiguous tensors pass their
-  strides through), threaded like NumPy's fast path; on a CUDA device the CuPy kernel
+  on the CPU the NumPy ufunc on a view of it (through the array interface, see
+  ``_Memory``; non-contiguous tensors pass their strides through), threaded like
+  NumPy's fast path, into a result laid out like the input (as ``torch.empty_like``,
+  which is also the fake implementation); on a CUDA device the CuPy kernel
   on a DLPack view, launched on the tensor's current stream, writing into a tensor
   from PyTorch's allocator. bfloat16 has no NumPy or CuPy dtype: it is computed in
   float32 and rounded back. Where neither applies (no extension built, CuPy missing,
@@ -80,8 +82,8 @@ def _madvise():
 
 
 def _empty_cpu(like: Tensor, dtype: torch.dtype) -> Tensor:
-    """A fresh contiguous CPU tensor of ``like``'s shape; a large one on huge pages."""
-    out = torch.empty_like(like, dtype=dtype, memory_format=torch.contiguous_format)
+    """A fresh CPU tensor laid out like ``like``; a large one on huge pages."""
+    out = torch.empty_like(like, dtype=dtype)  # the input's layout, as the fake gives
     if out.nbytes >= _ADVISE_BYTES and (advise := _madvise()) is not None:
         start = -(-out.data_ptr() // _HUGE_PAGE) * _HUGE_PAGE  # the aligned 2 MiB pages inside
         stop = (out.data_ptr() + out.nbytes) // _HUGE_PAGE * _HUGE_PAGE
@@ -120,7 +122,9 @@ class _Memory:
 
 
 def _host(t: Tensor, *, writable: bool = False) -> np.ndarray:
-    """A NumPy view of a CPU tensor (bfloat16 through a float32 copy)."""
+    """A NumPy view of a CPU tensor (bfloat16, and a lazily negated view, through a copy)."""
+    if t.is_neg():  # e.g. the imaginary part of a conjugate: memory holds -t
+        t = t.resolve_neg()
     if t.dtype == torch.bfloat16:
         t = t.float()
     return np.asarray(_Memory(t, writable=writable))
@@ -136,11 +140,14 @@ def _on_cuda(name: str, tensors: tuple[Tensor, ...], work: torch.dtype) -> Tenso
     import cupy
 
     device = tensors[0].device
-    out = torch.empty(tensors[0].shape, dtype=work, device=device)
+    out = torch.empty_like(tensors[0], dtype=work)  # the input's layout, as the fake gives
     stream = torch.cuda.current_stream(device)
-    with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream,
-                                                                  device.index):
-        arrays = [cupy.from_dlpack(t.detach().to(work)) for t in tensors]
+    if hasattr(cupy.cuda.Stream, "from_external"):  # CuPy 14: ExternalStream is deprecated
+        on_stream = cupy.cuda.Stream.from_external(stream)
+    else:
+        on_stream = cupy.cuda.ExternalStream(stream.cuda_stream, device.index)
+    with cupy.cuda.Device(device.index), on_stream:
+        arrays = [cupy.from_dlpack(t.detach().resolve_neg().to(work)) for t in tensors]
         cupy_backend.fused(name, *arrays, out=cupy.from_dlpack(out))
     return out
 
@@ -173,7 +180,7 @@ _REFERENCE = {
     "sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid_grad(xp, x),
     "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
     "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
-    "logit_vjp": lambda xp, p, g: g / p / (1.0 - p),
+    "logit_vjp": lambda xp, p, g: xp.where((p >= 0) & (p <= 1), g / p / (1.0 - p), xp.nan),
 }
 
 
@@ -276,6 +283,19 @@ for _op in OPS.values():
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
 
 
+def _recorded() -> bool:
+    """Whether something below Python records or intercepts every operation: TorchScript
+    tracing, a ``TorchDispatchMode`` (``make_fx``, FlopCounterMode ...): then only the
+    operator is visible to it, never the kernel behind it."""
+    return torch._C._get_tracing_state() is not None or torch._C._len_torch_dispatch_stack() > 0
+
+
+def _forward_ad() -> bool:
+    from torch.autograd import forward_ad
+
+    return forward_ad._current_level >= 0
+
+
 # Tensors whose type changes nothing in dispatch (a Parameter is a plain tensor with a flag);
 # any other subclass (FakeTensor, FunctionalTensor, DTensor ...) goes through the operator.
 _PLAIN = frozenset((Tensor, torch.nn.Parameter))
@@ -283,8 +303,8 @@ _PLAIN = frozenset((Tensor, torch.nn.Parameter))
 
 def _untracked(tensors: tuple[Tensor, ...]) -> bool:
     """Nothing needs to see this call: no autograd, no transform, no tracing, plain tensors."""
-    return not (torch.compiler.is_compiling() or _transforms_active()
-                or any(type(t) not in _PLAIN for t in tensors)
+    return not (torch.compiler.is_compiling() or _transforms_active() or _recorded()
+                or _forward_ad() or any(type(t) not in _PLAIN for t in tensors)
                 or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
 
 
@@ -292,9 +312,10 @@ def call(name: str, *tensors: Tensor) -> Tensor:
     """Kernel ``name`` on tensors of one shape, dtype and device, differentiable."""
     if _untracked(tensors):
         return _compute(name, *tensors)
-    if torch.compiler.is_compiling() or any(type(t) not in _PLAIN for t in tensors):
+    if (torch.compiler.is_compiling() or _recorded()
+            or any(type(t) not in _PLAIN for t in tensors)):
         return OPS[name](*tensors)  # traced (FakeTensor, FunctionalTensor ...): the operator
-    if _transforms_active():
+    if _transforms_active() or _forward_ad():
         return TRANSFORMABLE[name].apply(*tensors)
     return FUNCTIONS[name].apply(*tensors)
 
@@ -360,11 +381,11 @@ def _bce_bw(ctx, grad):
 
 
 def _bce_pos_bw(ctx, grad):
-    # With w the positive-class weight and lw = 1 + (w - 1) t, the factor of log1p(exp(-|z|)):
+    # With w the positive-class weight and lw = (1 - t) + w t, the factor of log1p(exp(-|z|)):
     # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) = lw sigmoid(z) - w t;
     # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z; d/dw = t softplus(-z).
     z, t, w = ctx.saved_tensors
-    return _needed(ctx, lambda: grad * ((1.0 + (w - 1.0) * t) * call("sigmoid", z) - w * t),
+    return _needed(ctx, lambda: grad * (((1.0 - t) + w * t) * call("sigmoid", z) - w * t),
                    lambda: grad * ((w - 1.0) * call("softplus", -z) - z),
                    lambda: grad * t * call("softplus", -z))
 
@@ -406,11 +427,41 @@ def _save_inputs(ctx, inputs, output) -> None:
     ctx.save_for_backward(*inputs)
 
 
+class _Partial:
+    """What a backward function reads of ``ctx``, asking for the gradient of one input."""
+
+    def __init__(self, saved: tuple[Tensor, ...], index: int) -> None:
+        self.saved_tensors = saved
+        self.needs_input_grad = tuple(i == index for i in range(len(saved)))
+
+
+def _jvp(name: str):
+    """Forward mode from the backward function: every kernel is elementwise (its Jacobian
+    diagonal), so the tangent of input i contributes what the backward pass gives for input
+    i with the tangent as the incoming gradient."""
+    def jvp(ctx, *tangents):
+        total = None
+        for i, tangent in enumerate(tangents):
+            if tangent is None:
+                continue
+            term = _BACKWARD[name](_Partial(ctx.forward_inputs, i), tangent)
+            term = term[i] if isinstance(term, tuple) else term
+            total = term if total is None else total + term
+        return total
+
+    return jvp
+
+
+def _save_for_both(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+    ctx.forward_inputs = inputs
+
+
 def _functions(name: str) -> tuple[type, type]:
     """The eager ``torch.autograd.Function``s of kernel ``name``, with its operator's gradient:
     one in the classic form (``forward(ctx, ...)``: PyTorch binds no signature per call, about
-    40 microseconds cheaper), and one with ``setup_context`` and ``vmap`` for ``torch.func``
-    transforms, which need that form."""
+    40 microseconds cheaper), and one with ``setup_context``, ``vmap`` and ``jvp`` for
+    ``torch.func`` transforms and forward-mode AD, which need that form."""
     backward = staticmethod(_BACKWARD[name])
 
     def classic_forward(ctx, *tensors):
@@ -423,8 +474,8 @@ def _functions(name: str) -> tuple[type, type]:
     classic = type(f"Xpit_{name}", (torch.autograd.Function,),
                    {"forward": staticmethod(classic_forward), "backward": backward})
     transformable = type(f"Xpit_{name}_func", (torch.autograd.Function,), {
-        "forward": staticmethod(forward), "setup_context": staticmethod(_save_inputs),
-        "backward": backward})
+        "forward": staticmethod(forward), "setup_context": staticmethod(_save_for_both),
+        "backward": backward, "jvp": staticmethod(_jvp(name))})
     transformable.vmap = staticmethod(_vmap_rule(transformable.apply))
     return classic, transformable
 

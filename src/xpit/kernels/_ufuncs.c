@@ -448,9 +448,10 @@ static const char doc_bce_with_logits[] =
     "ndarray or scalar\n"                                                             \
     "    The gradient with respect to x1.\n"                                          \
     "\nNotes\n-----\n"                                                               \
-    "The derivative is rounded to the dtype, then multiplied by ``grad``: the\n"      \
-    "same bits as the two separate operations (float16: computed in float64\n"        \
-    "and rounded once). Used by xpit's PyTorch operators (xpit._backends.torch).\n"    \
+    "sigmoid, log_sigmoid, softplus: the derivative is rounded to the dtype, then\n"   \
+    "multiplied by ``grad`` (the bits of the two separate operations; float16 is\n"   \
+    "computed in float64 and rounded once). logit: ``g / p / (1 - p)`` in float64,\n"  \
+    "rounded once, NaN outside [0, 1]. Used by xpit's PyTorch operators.\n"           \
     "\nExamples\n--------\n"                                                          \
     ">>> import numpy as np\n"                                                        \
     ">>> from xpit.kernels import _ufuncs\n"                                          \

@@ -244,14 +244,15 @@ XPIT_FUNC double xpit_bce(double z, double t)
 }
 
 /* ... with a positive-class weight w (PyTorch's pos_weight): -(w t log sigmoid(z) + (1 - t)
-   log sigmoid(-z)) = |z| c + (1 + (w - 1) t) log1p(exp(-|z|)), c = 1 - t for z >= 0 and w t
-   below. w = 1 gives xpit_bce's operations exactly (the factor is 1, c is t); a zero c gives
-   0 for the linear term even where |z| = inf. */
+   log sigmoid(-z)) = |z| c + ((1 - t) + w t) log1p(exp(-|z|)), c = 1 - t for z >= 0 and w t
+   below. w = 1 gives xpit_bce's results exactly (the factor rounds to 1: fl(1 - t) is off by
+   less than half an ULP of 1, c is t); a zero c gives 0 for the linear term even where
+   |z| = inf. */
 XPIT_FUNC double xpit_bce_pos(double z, double t, double w)
 {
     double a = z < 0.0 ? -z : z;
     xpit__dd L = xpit__log1p_exp_neg(a);
-    double lw = 1.0 + (w - 1.0) * t;
+    double lw = fma(w, t, 1.0 - t);            /* (1 - t) + w t: no cancellation for w << 1 */
     double c = z >= 0.0 ? 1.0 - t : w * t;
     double lin = c == 0.0 ? 0.0 : a * c;
     double lh = lw * L.hi, ll = fma(lw, L.hi, -lh) + lw * L.lo; /* lw L as a double-double */
@@ -418,11 +419,15 @@ XPIT_FUNC float xpit_logitf(float p)
    same bits as `grad * xpit.sigmoid_grad(x)` computed as two arrays); logit's is
    g / (p (1 - p)) as g / p / (1 - p), computed in double and rounded once for float32:
    1 - p is exact for p >= 1/2 and rounded once below, so nothing cancels, and dividing
-   twice keeps 1e-300 ** 2 from underflowing to a 1 / 0. */
+   twice keeps 1e-300 ** 2 from underflowing to a 1 / 0; NaN outside [0, 1]. */
 XPIT_FUNC double xpit_sigmoid_vjp(double x, double g) { return g * xpit_sigmoid_grad(x); }
 XPIT_FUNC double xpit_log_sigmoid_vjp(double x, double g) { return g * xpit_sigmoid(-x); }
 XPIT_FUNC double xpit_softplus_vjp(double x, double g) { return g * xpit_sigmoid(x); }
-XPIT_FUNC double xpit_logit_vjp(double p, double g) { return g / p / (1.0 - p); }
+XPIT_FUNC double xpit_logit_vjp(double p, double g)  /* NaN outside [0, 1], as logit */
+{
+    double d = g / p / (1.0 - p);
+    return ((p >= 0.0) & (p <= 1.0)) ? d : XPIT__NAN;
+}
 XPIT_FUNC float xpit_sigmoid_vjpf(float x, float g) { return g * xpit_sigmoid_gradf(x); }
 XPIT_FUNC float xpit_log_sigmoid_vjpf(float x, float g) { return g * xpit_sigmoidf(-x); }
 XPIT_FUNC float xpit_softplus_vjpf(float x, float g) { return g * xpit_sigmoidf(x); }

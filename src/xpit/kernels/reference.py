@@ -82,7 +82,7 @@ def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str
     """``-weight (pos_weight t log sigmoid(z) + (1 - t) log sigmoid(-z))``, elementwise, then
     reduced; ``weight`` and ``pos_weight`` (PyTorch's meaning) broadcast against ``z``.
 
-    Written as ``|z| c + (1 + (pos_weight - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t`` for
+    Written as ``|z| c + ((1 - t) + pos_weight t) log1p(exp(-|z|))`` with ``c = 1 - t`` for
     z >= 0 and ``c = pos_weight t`` below: no term overflows for any finite z, and a zero
     ``c`` gives exactly 0 even for infinite z (where ``0 * inf`` would be NaN).
     """
@@ -90,8 +90,8 @@ def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str
     c = xp.where(z >= 0, 1.0 - t, positive)
     linear = xp.where(c == 0, xp.zeros_like(c), xp.abs(z) * c)
     log_term = xp.log1p(xp.exp(-xp.abs(z)))
-    if pos_weight is not None:
-        log_term = (1.0 + (pos_weight - 1.0) * t) * log_term
+    if pos_weight is not None:  # (1 - t) + w t: no cancellation for a small weight
+        log_term = ((1.0 - t) + pos_weight * t) * log_term
     loss = linear + log_term
     return reduce_loss(xp, loss if weight is None else weight * loss, reduction)
 
