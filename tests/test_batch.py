@@ -519,3 +519,20 @@ def test_batch_on_other_libraries_zero_dimensional(target):
     assert batch.apply("logit", x, out=out) is out
     assert_equal(out, xpit.logit(x))
     assert_equal(batch.apply("logit", x, chunk_size=1), xpit.logit(x))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_computes_with_threads():
+    """After the parent has started its pool, a forked child (a DataLoader worker ...) gets a
+    pool of its own instead of waiting forever on the parent's threads."""
+    code = ("import os, numpy as np, xpit\n"
+            "x = np.linspace(-5, 5, 4_000_000)\n"
+            "expected = xpit.sigmoid(x)\n"  # starts the pool
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os._exit(0 if np.array_equal(xpit.sigmoid(x), expected) else 3)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "raise SystemExit(os.waitstatus_to_exitcode(status))\n")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], timeout=120,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -252,15 +252,20 @@ def test_bce_weight_and_pos_weight_broadcast(target):
                  target.asarray([0.0, 0.0, 0.0, 0.0, np.inf]))
 
 
-def test_bce_weights_that_do_not_broadcast_are_named():
+def test_bce_weights_that_do_not_broadcast_are_named(target):
     bce = xpit.binary_cross_entropy_with_logits
+    z = target.asarray(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"'pos_weight' has shape \(2,\), which does not broadcast "
                                          r"to the shape \(4, 3\) of 'logits'"):
-        bce(np.zeros((4, 3)), np.zeros((4, 3)), pos_weight=np.ones(2))
+        bce(z, z, pos_weight=target.asarray(np.ones(2)))
     with pytest.raises(ValueError, match=r"'weight' has shape \(2, 4, 3\)"):
-        bce(np.zeros((4, 3)), np.zeros((4, 3)), weight=np.ones((2, 4, 3)))
+        bce(z, z, weight=target.asarray(np.ones((2, 4, 3))))
     with pytest.raises(TypeError, match=r"argument 'weight' must be an array"):
-        bce(np.zeros(3), np.zeros(3), weight="heavy")
+        bce(z, z, weight="heavy")
+    with pytest.raises(TypeError, match=r"argument 'weight' has unsupported dtype \S*complex"):
+        bce(z, z, weight=target.asarray(np.ones(3, dtype=complex)))
+    assert_equal(bce(z, z, pos_weight=np.float32(2.0), reduction="none"),
+                 bce(z, z, pos_weight=2.0, reduction="none"))  # a NumPy scalar is a number
 
 
 def test_bce_empty_mean_is_nan_without_warning():

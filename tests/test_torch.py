@@ -191,8 +191,8 @@ def test_torch_compile_fullgraph_agrees_with_eager(backend):
 
 @pytest.mark.parametrize("name", UNARY)
 def test_torch_func_transforms(name):
-    """torch.func: grad, vmap (a rule of ours, no fallback warning), jacrev and jvp give the
-    family's derivatives, the same bits as autograd."""
+    """torch.func: grad, vmap (a rule of ours, no fallback warning) and jacrev give the
+    family's derivatives, the same bits as autograd (forward mode: the test below)."""
     f = getattr(xpit, name)
     x = _f64(_points(name))
     (expected,) = torch.autograd.grad(f(x).sum(), x)
@@ -214,6 +214,62 @@ def test_torch_func_two_inputs():
     z, t = torch.randn(5, dtype=torch.float64), torch.rand(5, dtype=torch.float64)
     gz = torch.func.grad(lambda v: xpit.binary_cross_entropy_with_logits(v, t))(z)
     torch.testing.assert_close(gz, (xpit.sigmoid(z) - t) / 5, rtol=1e-15, atol=0)
+
+
+# torch.jit.trace and forward-mode AD load TorchScript decompositions, which warn.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tracers_and_dispatch_modes_see_the_operator():
+    """jit.trace, make_fx and a TorchDispatchMode record xpit's operator (a bare kernel call
+    would leave them an empty tensor), even where no gradient is needed."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.tensor([1.0, -1.0, 5.0])
+    traced = torch.jit.trace(lambda v: xpit.sigmoid(v) * 2, torch.zeros(3))
+    assert torch.equal(traced(x), xpit.sigmoid(x) * 2)
+    graph = make_fx(lambda v: xpit.sigmoid(v) * 2)(torch.zeros(3))
+    assert torch.ops.xpit.sigmoid.default in [n.target for n in graph.graph.nodes]
+    assert torch.equal(graph(x), xpit.sigmoid(x) * 2)
+    with FlopCounterMode(display=False):
+        assert torch.equal(xpit.log_sigmoid(x), xpit.log_sigmoid(x.clone()))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("name", UNARY)
+def test_forward_mode_ad(name):
+    """Dual tensors, torch.func.jvp, jacfwd and hessian: the family's derivatives, the same
+    bits as reverse mode."""
+    import torch.autograd.forward_ad as fwAD
+
+    f = getattr(xpit, name)
+    x = _f64(_points(name), requires_grad=False)
+    xr = x.clone().requires_grad_(True)
+    (reverse,) = torch.autograd.grad(f(xr).sum(), xr)
+    with fwAD.dual_level():
+        tangent = fwAD.unpack_dual(f(fwAD.make_dual(x, torch.ones_like(x)))).tangent
+    assert torch.equal(tangent, reverse)
+    assert torch.equal(torch.func.jvp(f, (x,), (torch.ones_like(x),))[1], reverse)
+    assert torch.equal(torch.func.jacfwd(f)(x).diagonal(), reverse)
+    (g,) = torch.autograd.grad(f(xr).sum(), xr, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), xr)
+    assert torch.equal(torch.func.hessian(lambda v: f(v).sum())(x).diagonal(), h)
+
+
+def test_layouts_and_negated_views():
+    """Results keep the input's layout (what the fake kernel says, so torch.compile and
+    opcheck agree), and a lazily negated view is read as its values, not its memory."""
+    from xpit._backends import torch as ops
+
+    for x in (torch.randn(4, 6).t(), torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)):
+        assert xpit.sigmoid(x).stride() == x.stride()
+        assert torch.equal(xpit.sigmoid(x), xpit.sigmoid(x.contiguous()))
+    for name in ("sigmoid", "bce_with_logits", "sigmoid_vjp", "bce_with_logits_pos"):
+        n = len(ops.OPS[name]._opoverload._schema.arguments)
+        args = tuple(torch.rand(4, 6, dtype=torch.float64).t().requires_grad_(True)
+                     for _ in range(n))
+        torch.library.opcheck(ops.OPS[name], args)
+    v = torch.tensor([1 + 2j, 3 - 1j]).conj().imag  # the negative bit set, memory [2, -1]
+    assert v.is_neg() and torch.equal(xpit.sigmoid(v), torch.sigmoid(v.resolve_neg()))
 
 
 def test_a_parameter_is_a_plain_tensor():

@@ -180,6 +180,25 @@ def _small_inputs_first(func: F) -> F:
     return fast  # type: ignore[return-value]
 
 
+def _check_broadcast(func: str, weights: dict[str, Array], shape: tuple, against: str) -> None:
+    """Each weight broadcasts to ``shape`` (the first argument's), or a ValueError naming it."""
+    for name, w in weights.items():
+        wshape = tuple(getattr(w, "shape", ()))
+        try:
+            fits = np.broadcast_shapes(wshape, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"xpit.{func}: {name!r} has shape {wshape}, which does not "
+                             f"broadcast to the shape {shape} of {against!r}")
+
+
+def _is_real_number(value: Any) -> bool:
+    """A Python or NumPy real scalar (not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
 def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], first: Array,
             second: Array, backend: str | None, weights: dict[str, Array] | None = None,
             **options: Any) -> Array:
@@ -200,15 +219,8 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
     if not xp.isdtype(b.dtype, ("integral", "bool")):
         out, work = xp.result_type(out, out_b), xp.result_type(work, work_b)
     for name in weights:
-        w = arrays[name]
-        float_dtypes(func, name, xp, w.dtype, route.device)  # a real number, or a TypeError
-        try:
-            fits = np.broadcast_shapes(tuple(w.shape), tuple(a.shape)) == tuple(a.shape)
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"xpit.{func}: {name!r} has shape {tuple(w.shape)}, which does "
-                             f"not broadcast to the shape {tuple(a.shape)} of {names[0]!r}")
+        float_dtypes(func, name, xp, arrays[name].dtype, route.device)  # real, or a TypeError
+    _check_broadcast(func, {name: arrays[name] for name in weights}, tuple(a.shape), names[0])
     if route.name == "dask.array":
         from xpit import _dask
 
@@ -464,18 +476,25 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
     if reduction not in _REDUCTIONS:
         raise ValueError(f"xpit.{func}: invalid reduction {reduction!r}; expected one of "
                          f"{', '.join(map(repr, _REDUCTIONS))}")
-    weights = {name: value for name, value in (("weight", weight), ("pos_weight", pos_weight))
+    # A NumPy real scalar weight is a number, as a Python float is, on every backend.
+    weights = {name: float(value) if isinstance(value, np.generic) and _is_real_number(value)
+               else value
+               for name, value in (("weight", weight), ("pos_weight", pos_weight))
                if value is not None}
     if _is_torch(logits) and backend is None and (ops := _torch_ops()).takes(logits) and (
             _is_torch(targets) and targets.shape == logits.shape
             and targets.device == logits.device
             and (targets.dtype == logits.dtype or not targets.is_floating_point())
-            and all(isinstance(w, (int, float)) or (_is_torch(w) and w.device == logits.device)
+            and all(_is_real_number(w) or (_is_torch(w) and w.device == logits.device
+                                           and not w.is_complex())
                     for w in weights.values())):
+        _check_broadcast(func, weights, tuple(logits.shape), "logits")
         return ops.bce(logits, targets, reduction, **weights)
     if _is_jax(logits) and backend is None and (ops := _jax_ops()).takes(logits) and (
             ops.pairs_with(logits, targets, labels=True)
-            and all(isinstance(w, (int, float)) or _is_jax(w) for w in weights.values())):
+            and all(_is_real_number(w) or (_is_jax(w) and ops.takes(w))
+                    for w in weights.values())):
+        _check_broadcast(func, weights, tuple(logits.shape), "logits")
         return ops.bce(logits, targets, reduction, **weights)
     return _binary(func, ("logits", "targets"), reference.binary_cross_entropy_with_logits,
                    logits, targets, backend, weights, reduction=reduction)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -104,6 +105,18 @@ def chunk_kernel(name: str) -> Callable[..., None]:
 
 _pool_state: dict[str, Any] = {"executor": None, "size": 0}
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child (a DataLoader worker ...) the parent's pool threads do not exist,
+    and a lock held by one of them never opens: start afresh."""
+    global _pool_lock
+    _pool_state.update(executor=None, size=0)
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _pool(threads: int) -> Any:
