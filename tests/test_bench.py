@@ -145,3 +145,16 @@ def test_bench_runs_when_pytorch_fails_to_import(tmp_path):
     assert ("not measured: torch: failed to import: OSError('libcudart.so.13: cannot open "
             "shared object file'); reinstall it to add it: pip install torch") in out
     assert data["timings"] and data["not_measured"]["torch"].startswith("failed to import")
+
+
+def test_bench_torch_backend_without_pytorch_says_why():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from xpit.cli import main; raise SystemExit(main(['bench', '--backend', 'torch']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("xpit bench: error: PyTorch is not installed; add it with: "
+                                    "pip install torch")
