@@ -51,6 +51,8 @@ def test_pytorch_tensor_rows_forward_and_backward():
         ("sigmoid_grad", "copy (Tensor.copy_)")}
     assert "sigmoid_grad fwd+bwd" not in {r.function for r in rows}  # backward of 3 functions
     assert cases["sigmoid fwd+bwd", "torch.sigmoid"].vs_torch == 1.0
+    both = cases["sigmoid fwd+bwd", "xpit"]  # five passes over memory: x, y; x, g, x.grad
+    assert both.gb_per_s == pytest.approx(5 * 2000 * 4 / both.seconds / 1e9)
     assert cases["sigmoid", "xpit"].vs_torch == pytest.approx(
         cases["sigmoid", "xpit"].seconds / cases["sigmoid", "torch.sigmoid"].seconds)
     assert all(r.backend == "torch" and r.seconds > 0 for r in rows)

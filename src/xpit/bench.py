@@ -326,7 +326,9 @@ def _time(runners: list[Runner], repeats: int, sync: Callable[[], None]) -> list
 
 def _rows(backend: str, fn: str, dtype: str, n: int, impls: list[Impl], seconds: list[float]
           ) -> list[Timing]:
-    moved = 2 * n * np.dtype(dtype).itemsize  # read the input, write the output
+    # Read the input, write the output; forward + backward also reads the input and the
+    # incoming gradient and writes the input's gradient.
+    moved = (5 if fn.endswith(FWD_BWD) else 2) * n * np.dtype(dtype).itemsize
     by_name = dict(zip((i.name for i in impls), seconds, strict=True))
     copy = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "limit"), None)
     peers = [s for i, s in zip(impls, seconds, strict=True) if i.kind == "peer"]
