@@ -152,6 +152,28 @@ def test_weighted_bce_matches_torch_and_its_gradients(reduction):
     assert torch.autograd.gradgradcheck(f, inputs)
 
 
+def test_bce_gradient_keeps_its_relative_accuracy_in_the_tails():
+    """d/dz = sigmoid(z) - t computed as (1 - t) sigmoid(z) - w t sigmoid(-z): at z = 20 and 40
+    with t = 1, float32, PyTorch's gradient is 0; xpit's is -w sigmoid(-z) to 1 ULP."""
+    z = torch.tensor([20.0, 40.0, -30.0], requires_grad=True)
+    t = torch.tensor([1.0, 1.0, 0.0])
+    for pos_weight in (None, torch.tensor(3.0)):
+        z.grad = None
+        xpit.binary_cross_entropy_with_logits(z, t, pos_weight=pos_weight,
+                                              reduction="sum").backward()
+        w = 1.0 if pos_weight is None else 3.0
+        exact = [-w * float(_mp_sigmoid_neg(20)), -w * float(_mp_sigmoid_neg(40)),
+                 float(_mp_sigmoid_neg(30))]
+        torch.testing.assert_close(z.grad, torch.tensor(exact), rtol=2**-23, atol=0)
+    z.grad = None
+    torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="sum").backward()
+    assert z.grad[:2].tolist() == [0.0, 0.0]  # PyTorch's: sigmoid(z) rounds to 1
+
+
+def _mp_sigmoid_neg(x):
+    return 1 / (1 + mpmath.exp(mpmath.mpf(x)))
+
+
 def test_weighted_bce_is_finite_where_torch_gives_nan():
     z = torch.tensor([math.inf, -math.inf, 1e300, -1e300], dtype=torch.float64,
                      requires_grad=True)

@@ -29,6 +29,8 @@ UNARY = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
 BINARY = ["sigmoid_backward", "bce_with_logits"]
 # The backward passes of the PyTorch/JAX operators: in the extension, not in xpit.ufuncs.
 VJP = {"sigmoid_vjp": "sigmoid_grad", "log_sigmoid_vjp": "sigmoid", "softplus_vjp": "sigmoid"}
+# ... and the weighted loss with its derivatives, for the same.
+PRIVATE = ["bce_with_logits_pos", "bce_with_logits_grad", "bce_with_logits_pos_grad"]
 DTYPES = [np.float16, np.float32, np.float64]
 SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 0.25, 2.0, 1e-300, 5e-324,
             -5e-324, 88.0, 89.0, -88.0, -89.0, 103.0, -104.0, 709.0, 710.0, -709.0, -710.0,
@@ -389,6 +391,32 @@ def test_bce_with_a_positive_class_weight(dtype: type) -> None:
                                                                                   np.inf]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_gradient_kernels_are_exact_in_the_tails(dtype: type) -> None:
+    """d/dz of the loss, (1 - t) sigmoid(z) - w t sigmoid(-z), computed in float64 and rounded
+    once: float16/float32 within 1 ULP, float64 within 2 (a sigmoid and two products) of
+    60-digit mpmath where the result is not near a cancellation, including z = 20 and 40 with
+    t = 1, where sigmoid(z) - t is 0 in float32; w = 1 gives the two-input kernel's bits."""
+    import mpmath
+
+    z = np.array([-40.0, -20.0, -3.0, 0.0, 0.5, 3.0, 20.0, 40.0]).astype(dtype)
+    for t_value, w_value in ((1.0, 1.0), (0.0, 1.0), (1.0, 3.0), (0.25, 0.5)):
+        t, w = np.full_like(z, t_value), np.full_like(z, w_value)
+        got = _ufuncs.bce_with_logits_pos_grad(z, t, w)
+        assert got.dtype == dtype
+        if w_value == 1.0:
+            assert same_bits(_ufuncs.bce_with_logits_grad(z, t), got)
+        with mpmath.workdps(60):
+            for zi, gi in zip(z.tolist(), got.tolist(), strict=True):
+                s = 1 / (1 + mpmath.exp(-mpmath.mpf(zi)))
+                exact = (1 - mpmath.mpf(t_value)) * s - w_value * t_value * (1 - s)
+                if exact == 0 or abs(exact) < np.finfo(dtype).smallest_normal:
+                    continue
+                bound = (2 if dtype is np.float64 else 1) * float(
+                    np.spacing(np.abs(dtype(float(exact)))))
+                assert float(abs(mpmath.mpf(gi) - exact)) <= bound, (zi, t_value, w_value, gi)
+
+
 def test_bce_with_a_small_positive_class_weight_against_mpmath() -> None:
     """(1 - t) + w t, not 1 + (w - 1) t, which cancels for w << 1 (1e-8 would be off by 3e7
     ULP): within 1.5 ULP of 200-bit mpmath for tiny weights, targets at and near 1 (the
@@ -409,7 +437,7 @@ def test_bce_with_a_small_positive_class_weight_against_mpmath() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", "bce_with_logits_pos"])
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", *PRIVATE])
 def test_no_floating_point_warnings(name: str, dtype: type) -> None:
     f = getattr(_ufuncs, name)
     with np.errstate(all="ignore"):
@@ -444,7 +472,7 @@ def test_cpu_path_reporting(cpu_path: Callable[[str], None]) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", "bce_with_logits_pos"])
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", *PRIVATE])
 def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], None]) -> None:
     """Every CPU path available here gives the baseline's bits (10^6 inputs, all float16).
 
@@ -456,6 +484,8 @@ def test_cpu_paths_same_bits(name: str, dtype: type, cpu_path: Callable[[str], N
         pytest.skip(f"only the {paths[0]} path exists on this machine")
     f = getattr(_ufuncs, name)
     args = (inputs(name, dtype),) if f.nin == 1 else pairs(name, dtype)
+    if f.nin == 2 and name.startswith("bce"):
+        args = pairs("bce_with_logits", dtype)
     if f.nin == 3:  # logits, targets and a positive-class weight
         args = (*pairs("bce_with_logits", dtype), pairs("sigmoid_backward", dtype)[1])
     results = {}

@@ -153,7 +153,7 @@ def _sigmoid_backward_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 @jax.jit
 def _bce_slope(z: Any, t: Any) -> Any:
-    return sigmoid(z) - t  # d/dz of the loss
+    return (1.0 - t) * sigmoid(z) - t * sigmoid(-z)  # d/dz = sigmoid(z) - t, exact in the tails
 
 
 def _bce_jvp(primals: tuple, tangents: tuple) -> tuple:
@@ -166,10 +166,10 @@ def _bce_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 @jax.jit
 def _bce_pos_slopes(z: Any, t: Any, w: Any) -> tuple[Any, Any, Any]:
-    # With lw = (1 - t) + w t, the factor of log1p(exp(-|z|)): d/dz = lw sigmoid(z) - w t,
+    # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) (each term exact in the tails),
     # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z, d/dw = t softplus(-z).
     below = softplus(-z)
-    return ((1.0 - t) + w * t) * sigmoid(z) - w * t, (w - 1.0) * below - z, t * below
+    return (1.0 - t) * sigmoid(z) - (w * t) * sigmoid(-z), (w - 1.0) * below - z, t * below
 
 
 def _bce_pos_jvp(primals: tuple, tangents: tuple) -> tuple:

@@ -177,6 +177,10 @@ _REFERENCE = {
                                          reduction="none"),
     "bce_with_logits_pos": lambda xp, z, t, w: reference.binary_cross_entropy_with_logits(
         xp, z, t, "none", pos_weight=w),
+    "bce_with_logits_grad": lambda xp, z, t: (
+        (1.0 - t) * reference.sigmoid(xp, z) - t * reference.sigmoid(xp, -z)),
+    "bce_with_logits_pos_grad": lambda xp, z, t, w: (
+        (1.0 - t) * reference.sigmoid(xp, z) - (w * t) * reference.sigmoid(xp, -z)),
     "sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid_grad(xp, x),
     "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
     "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
@@ -239,6 +243,18 @@ def bce_with_logits_pos(z: Tensor, t: Tensor, w: Tensor) -> Tensor:
     return _compute("bce_with_logits_pos", z, t, w)
 
 
+@torch.library.custom_op("xpit::bce_with_logits_grad", mutates_args=())
+def bce_with_logits_grad(z: Tensor, t: Tensor) -> Tensor:
+    """``(1 - t) sigmoid(z) - t sigmoid(-z)``: d/dz of :func:`bce_with_logits`, both tails exact."""
+    return _compute("bce_with_logits_grad", z, t)
+
+
+@torch.library.custom_op("xpit::bce_with_logits_pos_grad", mutates_args=())
+def bce_with_logits_pos_grad(z: Tensor, t: Tensor, w: Tensor) -> Tensor:
+    """``(1 - t) sigmoid(z) - w t sigmoid(-z)``: d/dz of :func:`bce_with_logits_pos`."""
+    return _compute("bce_with_logits_pos_grad", z, t, w)
+
+
 @torch.library.custom_op("xpit::sigmoid_vjp", mutates_args=())
 def sigmoid_vjp(x: Tensor, grad: Tensor) -> Tensor:
     """``grad * sigmoid_grad(x)`` in one pass: the backward of :func:`sigmoid`."""
@@ -265,7 +281,8 @@ def logit_vjp(p: Tensor, grad: Tensor) -> Tensor:
 
 OPS = {op._name: op for op in (
     sigmoid, sigmoid_grad, log_sigmoid, softplus, logit, sigmoid_backward, bce_with_logits,
-    bce_with_logits_pos, sigmoid_vjp, log_sigmoid_vjp, softplus_vjp, logit_vjp)}
+    bce_with_logits_pos, bce_with_logits_grad, bce_with_logits_pos_grad, sigmoid_vjp,
+    log_sigmoid_vjp, softplus_vjp, logit_vjp)}
 for _op in OPS.values():
     _op.register_fake(lambda first, *rest: torch.empty_like(first))
 
@@ -376,16 +393,34 @@ def _sigmoid_backward_bw(ctx, grad):
 
 
 def _bce_bw(ctx, grad):
-    z, t = ctx.saved_tensors  # d/dz = sigmoid(z) - t; d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
-    return _needed(ctx, lambda: grad * (call("sigmoid", z) - t), lambda: grad * -z)
+    # d/dz = sigmoid(z) - t, computed as (1 - t) sigmoid(z) - t sigmoid(-z) (no cancellation
+    # in the tails); d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
+    z, t = ctx.saved_tensors
+    return _needed(ctx, lambda: grad * call("bce_with_logits_grad", z, t), lambda: grad * -z)
+
+
+def _bce_grad_bw(ctx, grad):
+    # d/dz [(1 - t) s(z) - t s(-z)] = sigmoid'(z); d/dt = -s(z) - s(-z) = -1
+    z, _ = ctx.saved_tensors
+    return _needed(ctx, lambda: call("sigmoid_vjp", z, grad), lambda: -grad)
+
+
+def _bce_pos_grad_bw(ctx, grad):
+    # d/dz [(1 - t) s(z) - w t s(-z)] = ((1 - t) + w t) sigmoid'(z);
+    # d/dt = -s(z) - w s(-z); d/dw = -t s(-z)
+    z, t, w = ctx.saved_tensors
+    below = call("sigmoid", -z)
+    return _needed(ctx, lambda: call("sigmoid_vjp", z, grad * ((1.0 - t) + w * t)),
+                   lambda: -grad * (call("sigmoid", z) + w * below),
+                   lambda: -grad * t * below)
 
 
 def _bce_pos_bw(ctx, grad):
     # With w the positive-class weight and lw = (1 - t) + w t, the factor of log1p(exp(-|z|)):
-    # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) = lw sigmoid(z) - w t;
+    # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) (= lw sigmoid(z) - w t, which cancels);
     # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z; d/dw = t softplus(-z).
     z, t, w = ctx.saved_tensors
-    return _needed(ctx, lambda: grad * (((1.0 - t) + w * t) * call("sigmoid", z) - w * t),
+    return _needed(ctx, lambda: grad * call("bce_with_logits_pos_grad", z, t, w),
                    lambda: grad * ((w - 1.0) * call("softplus", -z) - z),
                    lambda: grad * t * call("softplus", -z))
 
@@ -418,7 +453,8 @@ def _logit_vjp_bw(ctx, grad):
 _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "log_sigmoid": _log_sigmoid_bw, "softplus": _softplus_bw, "logit": _logit_bw,
              "sigmoid_backward": _sigmoid_backward_bw, "bce_with_logits": _bce_bw,
-             "bce_with_logits_pos": _bce_pos_bw,
+             "bce_with_logits_pos": _bce_pos_bw, "bce_with_logits_grad": _bce_grad_bw,
+             "bce_with_logits_pos_grad": _bce_pos_grad_bw,
              "sigmoid_vjp": _sigmoid_vjp_bw, "log_sigmoid_vjp": _log_sigmoid_vjp_bw,
              "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw}
 

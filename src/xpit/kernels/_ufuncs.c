@@ -149,15 +149,21 @@ XPIT_HALF1(softplus, xpit_softplus)
 XPIT_HALF1(logit, xpit_logit)
 XPIT_HALF_FLOAT2(sigmoid_backward, xpit_sigmoid_backward)
 XPIT_HALF_FLOAT2(bce_with_logits, xpit_bce)
-XPIT_INLINE npy_uint16 xpit_h3_bce_with_logits_pos(npy_uint16 a, npy_uint16 b, npy_uint16 c)
-{
-    return xpit_double_to_half(xpit_bce_pos(xpit_half_to_double(a), xpit_half_to_double(b),
-                                            xpit_half_to_double(c)));
-}
-XPIT_INLINE float xpit_f3_bce_with_logits_pos(float a, float b, float c)
-{
-    return (float)xpit_bce_pos((double)a, (double)b, (double)c);
-}
+/* Three arguments, float16 and float32 through double and rounded once. */
+#define XPIT_HALF_FLOAT3(name, fd)                                               \
+    XPIT_INLINE npy_uint16 xpit_h3_##name(npy_uint16 a, npy_uint16 b, npy_uint16 c) \
+    {                                                                            \
+        return xpit_double_to_half(fd(xpit_half_to_double(a), xpit_half_to_double(b), \
+                                      xpit_half_to_double(c)));                  \
+    }                                                                            \
+    XPIT_INLINE float xpit_f3_##name(float a, float b, float c)                  \
+    {                                                                            \
+        return (float)fd((double)a, (double)b, (double)c);                       \
+    }
+
+XPIT_HALF_FLOAT3(bce_with_logits_pos, xpit_bce_pos)
+XPIT_HALF_FLOAT3(bce_with_logits_pos_grad, xpit_bce_pos_grad)
+XPIT_HALF_FLOAT2(bce_with_logits_grad, xpit_bce_grad)
 XPIT_HALF2(sigmoid_vjp, xpit_sigmoid_vjp)
 XPIT_HALF2(log_sigmoid_vjp, xpit_log_sigmoid_vjp)
 XPIT_HALF2(softplus_vjp, xpit_softplus_vjp)
@@ -170,8 +176,8 @@ XPIT_HALF2(logit_vjp, xpit_logit_vjp)
     X(sigmoid) X(sigmoid_grad) X(log_sigmoid) X(softplus) X(logit)               \
     X(sigmoid_backward) X(bce_with_logits)                                       \
     X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)               \
-    X(bce_with_logits_pos)
-#define XPIT_NUFUNCS 12
+    X(bce_with_logits_pos) X(bce_with_logits_grad) X(bce_with_logits_pos_grad)
+#define XPIT_NUFUNCS 14
 #define XPIT_NTYPES 3
 
 #define XPIT_VARIANT _baseline
@@ -490,6 +496,44 @@ static const char doc_bce_with_logits_pos[] =
     ">>> _ufuncs.bce_with_logits_pos(np.array([0.0, -1000.0]), 1.0, 3.0)\n"
     "array([2.07944154e+00, 3.00000000e+03])\n";
 
+#define XPIT_BCE_GRAD_NOTES                                                           \
+    "\nReturns\n-------\n"                                                           \
+    "ndarray or scalar\n"                                                             \
+    "    The derivative of the loss term with respect to ``z`` (its backward pass\n"  \
+    "    for an incoming gradient of 1).\n"                                            \
+    "\nNotes\n-----\n"                                                               \
+    "Computed as ``(1 - t) sigmoid(z) - w t sigmoid(-z)``: each term keeps its\n"     \
+    "relative accuracy in both tails, where ``sigmoid(z) - t`` cancels to 0.\n"       \
+    "Used by xpit's PyTorch operators.\n"                                             \
+    XPIT_DTYPES_NOTE
+
+static const char doc_bce_with_logits_grad[] =
+    "The derivative of ``bce_with_logits(z, t)`` with respect to ``z``, elementwise.\n\n"
+    "Parameters\n----------\n"
+    "x1 : array_like\n    ``z``, the logits.\n"
+    "x2 : array_like\n    ``t``, the targets; broadcast against ``z``.\n"
+    XPIT_UFUNC_KWARGS
+    XPIT_BCE_GRAD_NOTES
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.kernels import _ufuncs\n"
+    ">>> _ufuncs.bce_with_logits_grad(np.float32([0.0, 20.0]), np.float32(1.0))\n"
+    "array([-5.0000000e-01, -2.0611537e-09], dtype=float32)\n";
+
+static const char doc_bce_with_logits_pos_grad[] =
+    "The derivative of ``bce_with_logits_pos(z, t, w)`` with respect to ``z``.\n\n"
+    "Parameters\n----------\n"
+    "x1 : array_like\n    ``z``, the logits.\n"
+    "x2 : array_like\n    ``t``, the targets.\n"
+    "x3 : array_like\n    ``w``, the positive-class weight; all three broadcast.\n"
+    XPIT_UFUNC_KWARGS
+    XPIT_BCE_GRAD_NOTES
+    "\nExamples\n--------\n"
+    ">>> import numpy as np\n"
+    ">>> from xpit.kernels import _ufuncs\n"
+    ">>> _ufuncs.bce_with_logits_pos_grad(0.0, 1.0, 3.0)\n"
+    "np.float64(-1.5)\n";
+
 typedef struct {
     const char *name;
     const char *doc;
@@ -505,6 +549,8 @@ static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
     XPIT_SPEC2(sigmoid_vjp) XPIT_SPEC2(log_sigmoid_vjp) XPIT_SPEC2(softplus_vjp)
     XPIT_SPEC2(logit_vjp)
     {"bce_with_logits_pos", doc_bce_with_logits_pos, 3},
+    {"bce_with_logits_grad", doc_bce_with_logits_grad, 2},
+    {"bce_with_logits_pos_grad", doc_bce_with_logits_pos_grad, 3},
 };
 
 /* --- module-level functions: the CPU path ------------------------------------------------ */

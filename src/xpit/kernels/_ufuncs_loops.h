@@ -119,6 +119,10 @@ XPIT_BINARY_LOOPS(logit_vjp, xpit_logit_vjp, xpit_logit_vjpf)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_e, npy_uint16, xpit_h3_bce_with_logits_pos)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_f, float, xpit_f3_bce_with_logits_pos)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_d, double, xpit_bce_pos)
+XPIT_BINARY_LOOPS(bce_with_logits_grad, xpit_bce_grad, xpit_f2_bce_with_logits_grad)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_e, npy_uint16, xpit_h3_bce_with_logits_pos_grad)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_f, float, xpit_f3_bce_with_logits_pos_grad)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_d, double, xpit_bce_pos_grad)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \

@@ -262,6 +262,18 @@ XPIT_FUNC double xpit_bce_pos(double z, double t, double w)
     return alin > 0x1.fffffffffffffp1023 ? lin + lh : r; /* an infinite term stays inf */
 }
 
+/* d/dz of the loss (grad 1): (1 - t) sigmoid(z) - w t sigmoid(-z), each term relative in both
+   tails; lw sigmoid(z) - w t, the same value, would cancel to 0 where sigmoid(z) rounds to 1
+   (z > 37 in float64, 17 in float32) and lose all digits well before. */
+XPIT_FUNC double xpit_bce_pos_grad(double z, double t, double w)
+{
+    double above = (1.0 - t) * xpit_sigmoid(z);
+    double below = (w * t) * xpit_sigmoid(-z);
+    return above - below;
+}
+
+XPIT_FUNC double xpit_bce_grad(double z, double t) { return xpit_bce_pos_grad(z, t, 1.0); }
+
 /* log(p / (1 - p)) = k ln 2 + 2 atanh((a - b) / (a + b)), a and b the mantissas of p and of
    1 - p (a double-double) rescaled so that a / b is in [0.707, 1.414]; 0.56 ULP.
    -inf at 0, inf at 1, NaN outside [0, 1] and for NaN. */
