@@ -24,7 +24,8 @@ pytestmark = pytest.mark.gpu
 FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit", "sigmoid_backward"]
 # The backward passes of the PyTorch operators are kernels too (not in xpit.ufuncs).
 BINARY = ["sigmoid_backward", "bce_with_logits", "sigmoid_vjp", "log_sigmoid_vjp",
-          "softplus_vjp", "logit_vjp"]
+          "softplus_vjp", "logit_vjp", "bce_with_logits_grad"]
+TERNARY = ["bce_with_logits_pos", "bce_with_logits_pos_grad"]  # (logits, targets, pos_weight)
 DTYPES = ["float16", "float32", "float64"]
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.25, 0.5, 0.75, 1e-300, -1e-300,
@@ -115,6 +116,20 @@ def test_two_input_kernels_give_the_bits_of_the_cpu_ufuncs(name, dtype):
     got = cupy_backend.fused(name, cupy.asarray(a), cupy.asarray(b))
     assert isinstance(got, cupy.ndarray) and got.dtype == a.dtype
     assert_same_bits(got, _cpu(name, a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", TERNARY)
+def test_three_input_kernels_give_the_bits_of_the_cpu_ufuncs(name, dtype):
+    import cupy
+
+    z, t = _pair("bce_with_logits", dtype)
+    w = np.random.default_rng(8).uniform(0.0, 10.0, z.size).astype(dtype)
+    got = cupy_backend.fused(name, cupy.asarray(z), cupy.asarray(t), cupy.asarray(w))
+    assert isinstance(got, cupy.ndarray) and got.dtype == z.dtype
+    assert_same_bits(got, _cpu(name, z, t, w), z, t, w)
+    broadcast = cupy_backend.fused(name, cupy.asarray(z), cupy.asarray(t), cupy.asarray(w[:1]))
+    assert_same_bits(broadcast, _cpu(name, z, t, w[:1]), z, t)
 
 
 @pytest.mark.parametrize("name", BINARY)
