@@ -31,7 +31,28 @@ MP_FUNCTIONS = {
     "log_sigmoid": lambda x: -mpmath.log1p(_exp_neg(x)),
     "softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
     "logit": lambda p: mpmath.log(p / (1 - p)),
+    "log1mexp": lambda x: _log1mexp(x),
+    "logexpm1": lambda y: _logexpm1(y),
+    "logitexp": lambda x: -_logexpm1(-x),
 }
+# Two-argument functions: logdiffexp(a, b) = a + log1mexp(b - a), b - a exact.
+MP_FUNCTIONS2 = {
+    "logdiffexp": lambda a, b: a + _log1mexp(mpmath.fsub(b, a, exact=True)),
+}
+
+
+def _log1mexp(x: mpmath.mpf) -> mpmath.mpf:
+    # log(1 - e^x): expm1 near 0 and log1p in the tail, each free of cancellation at 128 bits
+    return mpmath.log(-mpmath.expm1(x)) if x > -1 else mpmath.log1p(-mpmath.exp(x))
+
+
+def _logexpm1(y: mpmath.mpf) -> mpmath.mpf:
+    # log(e^y - 1); near its zero y = ln 2 the 128 bits leave 70 of them for the result
+    return mpmath.log(mpmath.expm1(y)) if y <= 1 else y + mpmath.log1p(-mpmath.exp(-y))
+
+
+def _expm1_neg_inv(x: mpmath.mpf) -> mpmath.mpf:
+    return -1 / mpmath.expm1(-x)  # d/dx log1mexp(x) and d/dx logexpm1(x)
 
 
 def _sigmoid_grad(x: mpmath.mpf) -> mpmath.mpf:
@@ -47,11 +68,16 @@ MP_DERIVATIVES = {
     "log_sigmoid": (lambda x: 1 / (1 + mpmath.exp(x)), lambda x: -_sigmoid_grad(x)),
     "softplus": (lambda x: 1 / (1 + _exp_neg(x)), _sigmoid_grad),
     "logit": (lambda p: 1 / (p * (1 - p)), lambda p: (2 * p - 1) / (p * (1 - p)) ** 2),
+    # log1mexp' = logexpm1' = -1 / expm1(-x); its derivative is -e^-x / expm1(-x)^2
+    "log1mexp": (_expm1_neg_inv, lambda x: -mpmath.exp(-x) / mpmath.expm1(-x) ** 2),
+    "logexpm1": (_expm1_neg_inv, lambda x: -mpmath.exp(-x) / mpmath.expm1(-x) ** 2),
+    # logitexp(x) = -logexpm1(-x): logitexp' = -1 / expm1(x), logitexp'' = e^x / expm1(x)^2
+    "logitexp": (lambda x: -1 / mpmath.expm1(x), lambda x: mpmath.exp(x) / mpmath.expm1(x) ** 2),
 }
 
 
 def _special(name: str, x: float) -> float | None:
-    """Values at inf, NaN and outside a domain, where mpmath is not asked."""
+    """Values at inf, NaN, outside a domain and far out in a tail, where mpmath is not asked."""
     if np.isnan(x):
         return np.nan
     if name == "logit":
@@ -62,6 +88,15 @@ def _special(name: str, x: float) -> float | None:
         if x == 1:
             return np.inf
         return None
+    if name in ("log1mexp", "logitexp", "logexpm1"):
+        y = -x if name == "logexpm1" else x  # each is a function of y <= 0
+        if y > 0:
+            return np.nan
+        if y == 0:
+            return np.inf if name == "logitexp" else -np.inf
+        if y < -1000:  # e^y is far below the smallest subnormal: -0.0, y or -y exactly
+            return {"log1mexp": -0.0, "logitexp": x, "logexpm1": x}[name]
+        return None
     if np.isinf(x):
         limits = {"sigmoid": (0.0, 1.0), "sigmoid_grad": (0.0, 0.0),
                   "log_sigmoid": (-np.inf, 0.0), "softplus": (0.0, np.inf)}
@@ -69,21 +104,40 @@ def _special(name: str, x: float) -> float | None:
     return None
 
 
-def reference(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact ``name(x)`` as ``(hi, lo)``: its float64 rounding and the rest in float64
-    ULPs of ``hi`` (see the module docstring); ``x`` is converted to float64."""
-    fn = MP_FUNCTIONS[name]
+def _special2(name: str, a: float, b: float) -> float | None:
+    """logdiffexp's values where mpmath is not asked."""
+    if np.isnan(a) or np.isnan(b) or a < b or a == b == np.inf:
+        return np.nan
+    if a == b:
+        return -np.inf
+    if b == -np.inf or a == np.inf or b - a < -1000:  # e^b / e^a below any subnormal
+        return a
+    return None
+
+
+def reference(name: str, x: np.ndarray, y: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ``name(x)`` (or ``name(x, y)``, broadcast) as ``(hi, lo)``: its float64
+    rounding and the rest in float64 ULPs of ``hi`` (see the module docstring); the inputs
+    are converted to float64."""
     with np.errstate(invalid="ignore"):  # signalling NaNs become quiet ones
+        if y is not None:
+            x, y = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
+            second = y.ravel().tolist()
         flat = np.asarray(x, dtype=np.float64).ravel()
     hi = np.empty_like(flat)
     lo = np.zeros_like(flat)
     with mpmath.workprec(PRECISION_BITS):
         for i, v in enumerate(flat.tolist()):
-            special = _special(name, v)
+            if y is None:
+                special = _special(name, v)
+            else:
+                special = _special2(name, v, second[i])
             if special is not None:
                 hi[i] = special
                 continue
-            exact = fn(mpmath.mpf(v))
+            exact = (MP_FUNCTIONS[name](mpmath.mpf(v)) if y is None
+                     else MP_FUNCTIONS2[name](mpmath.mpf(v), mpmath.mpf(second[i])))
             hi[i] = float(exact)
             if np.isfinite(hi[i]):
                 lo[i] = float((exact - mpmath.mpf(hi[i])) / mpmath.mpf(_ulp64(hi[i])))
@@ -155,6 +209,54 @@ def real_line_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:
         rng.uniform(-1.0, 1.0, n - 3 * k - special.size),  # around 0, where sigmoid is 1/2
     ]
     return np.concatenate([np.concatenate(parts).astype(dtype), special])
+
+
+def log_probability_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:
+    """``n`` points x <= 0 of ``dtype`` (log-probabilities) and a few above: every scale from
+    the smallest subnormal to the largest finite value, the bulk, around -ln 2 (where
+    ``logitexp`` crosses zero) and the points where the formulas switch. The mirror image
+    ``-x`` serves ``logexpm1``."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    finfo = np.finfo(dtype)
+    tiny, huge = float(finfo.smallest_subnormal), float(finfo.max)
+    ln2 = np.log(2.0)
+    special = np.asarray([0.0, -0.0, -tiny, -float(finfo.smallest_normal), -1e-300, -1e-20,
+                          -1e-10, -ln2 / 2, -ln2, -0.5, -1.0, -0.53, -0.89, -2.0, -36.0,
+                          -37.0, -600.0, -708.0, -709.0, -745.0, -746.0, -1000.0, -1e300,
+                          -huge, -np.inf, 1e-300, 0.5, np.inf, np.nan], dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        special = special.astype(dtype)
+    spacing = float(np.spacing(dtype.type(ln2)))
+    k = (n - special.size) // 4
+    parts = [
+        -rng.uniform(0.0, 40.0, k),  # the bulk
+        -np.exp(rng.uniform(np.log(tiny), np.log(huge), k)),  # every scale
+        -ln2 + spacing * rng.integers(-2000, 2000, k),  # around -ln 2, ULP by ULP
+        -ln2 + rng.uniform(-0.5, 0.5, n - 3 * k - special.size),  # and wider
+    ]
+    with np.errstate(over="ignore", under="ignore"):
+        return np.concatenate([np.concatenate(parts).astype(dtype), special])
+
+
+def log_difference_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` float64 pairs ``(a, b)``, mostly with a >= b, for ``logdiffexp``: differences
+    ``b - a`` from :func:`log_probability_sample`, ``a`` on every scale and sign, pairs
+    near the curve e^a - e^b = 1 where the result crosses zero, and the special values."""
+    rng = np.random.default_rng(seed)
+    d = log_probability_sample(np.dtype(np.float64), n, seed)
+    a = np.concatenate([rng.uniform(-50.0, 50.0, n // 2),
+                        rng.choice([-1.0, 1.0], n - n // 2)
+                        * np.exp(rng.uniform(np.log(1e-300), np.log(1e300), n - n // 2))])
+    rng.shuffle(a)
+    with np.errstate(all="ignore"):
+        b = a + d
+        m = n // 8  # near the zero crossing: b = log(e^a - 1) for a > 0
+        a[:m] = rng.uniform(1e-3, 30.0, m)
+        b[:m] = np.log(np.expm1(a[:m]))
+    special_a = [0.0, 0.0, 1.0, -np.inf, np.inf, np.inf, 1.0, np.nan, 0.0, 1e308, -1e308]
+    special_b = [-np.inf, 0.0, 1.0, -np.inf, np.inf, 1.0, 2.0, 0.0, np.nan, -1e308, -np.inf]
+    return np.concatenate([a, special_a]), np.concatenate([b, special_b])
 
 
 def probability_sample(dtype: np.dtype, n: int, seed: int) -> np.ndarray:

@@ -23,8 +23,12 @@ from __future__ import annotations
 try:
     from xpit.kernels._ufuncs import (
         bce_with_logits,
+        log1mexp,
         log_sigmoid,
+        logdiffexp,
+        logexpm1,
         logit,
+        logitexp,
         sigmoid,
         sigmoid_backward,
         sigmoid_grad,
@@ -39,8 +43,12 @@ except ImportError as exc:  # pragma: no cover - only without a build
 
 __all__ = [
     "bce_with_logits",
+    "log1mexp",
     "log_sigmoid",
+    "logdiffexp",
+    "logexpm1",
     "logit",
+    "logitexp",
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_grad",

@@ -104,6 +104,11 @@ KERNELS: dict[str, tuple[str, int, bool]] = {
     "log_sigmoid_vjp": ("xpit_log_sigmoid_vjp", 2, True),
     "softplus_vjp": ("xpit_softplus_vjp", 2, True),
     "logit_vjp": ("xpit_logit_vjp", 2, True),
+    # The log-space members:
+    "log1mexp": ("xpit_log1mexp", 1, True),
+    "logexpm1": ("xpit_logexpm1", 1, True),
+    "logitexp": ("xpit_logitexp", 1, True),
+    "logdiffexp": ("xpit_logdiffexp", 2, True),  # (a, b)
 }
 FUSED_DTYPES = ("float16", "float32", "float64")
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # as CuPy names them

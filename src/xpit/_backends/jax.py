@@ -89,6 +89,12 @@ bce_with_logits_pos = jax.custom_jvp(_primal(
     "bce_with_logits_pos"))
 
 
+log1mexp = jax.custom_jvp(_primal(reference.log1mexp, "log1mexp"))
+logexpm1 = jax.custom_jvp(_primal(reference.logexpm1, "logexpm1"))
+logitexp = jax.custom_jvp(_primal(reference.logitexp, "logitexp"))
+_logdiffexp = jax.custom_jvp(_primal(reference.logdiffexp, "logdiffexp"))
+
+
 @sigmoid.defjvp
 def _sigmoid_jvp(primals: tuple, tangents: tuple) -> tuple:
     (x,), (dx,) = primals, tangents
@@ -131,6 +137,48 @@ def _logit_slope(p: Any) -> Any:
 def _logit_jvp(primals: tuple, tangents: tuple) -> tuple:
     (p,), (dp,) = primals, tangents
     return logit(p), dp * _logit_slope(p)
+
+
+@jax.jit
+def _expm1_neg_slope(x: Any) -> Any:
+    # log1mexp'(x) = logexpm1'(x) = -1 / expm1(-x), without cancellation (see the torch module)
+    return -1.0 / jnp.expm1(-x)
+
+
+@log1mexp.defjvp
+def _log1mexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (dx,) = primals, tangents
+    return log1mexp(x), dx * _expm1_neg_slope(x)
+
+
+@logexpm1.defjvp
+def _logexpm1_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (y,), (dy,) = primals, tangents
+    return logexpm1(y), dy * _expm1_neg_slope(y)
+
+
+@jax.jit
+def _logitexp_slope(x: Any) -> Any:
+    return -1.0 / jnp.expm1(x)  # logitexp(x) = -logexpm1(-x)
+
+
+@logitexp.defjvp
+def _logitexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (dx,) = primals, tangents
+    return logitexp(x), dx * _logitexp_slope(x)
+
+
+@jax.jit
+def _logdiffexp_slopes(a: Any, b: Any) -> tuple[Any, Any]:
+    return -1.0 / jnp.expm1(b - a), -1.0 / jnp.expm1(a - b)  # e^a / (e^a - e^b), ...
+
+
+def _logdiffexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (a, b), (da, db) = primals, tangents
+    slope_a, slope_b = _logdiffexp_slopes(a, b)
+    return _logdiffexp(a, b), _add(
+        None if isinstance(da, SymbolicZero) else da * slope_a,
+        None if isinstance(db, SymbolicZero) else db * slope_b)
 
 
 def _add(*terms: Any) -> Any:
@@ -182,6 +230,7 @@ def _bce_pos_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 
 sigmoid_backward.defjvp(_sigmoid_backward_jvp, symbolic_zeros=True)
+_logdiffexp.defjvp(_logdiffexp_jvp, symbolic_zeros=True)
 bce_with_logits.defjvp(_bce_jvp, symbolic_zeros=True)
 bce_with_logits_pos.defjvp(_bce_pos_jvp, symbolic_zeros=True)
 
@@ -189,7 +238,15 @@ bce_with_logits_pos.defjvp(_bce_pos_jvp, symbolic_zeros=True)
 # --- the public entry points -------------------------------------------------------------------
 
 UNARY = {"sigmoid": sigmoid, "sigmoid_grad": sigmoid_grad, "log_sigmoid": log_sigmoid,
-         "softplus": softplus, "logit": logit}
+         "softplus": softplus, "logit": logit, "log1mexp": log1mexp, "logexpm1": logexpm1,
+         "logitexp": logitexp}
+
+
+def logdiffexp(a: Any, b: Any) -> Any:
+    """``log(exp(a) - exp(b))`` of two JAX arrays of one dtype, broadcast as jax.numpy does."""
+    if a.shape != b.shape:
+        a, b = jnp.broadcast_arrays(a, b)
+    return _logdiffexp(a, b)
 
 
 def _labels(dtype: Any) -> bool:

@@ -279,10 +279,31 @@ def logit_vjp(p: Tensor, grad: Tensor) -> Tensor:
     return _compute("logit_vjp", p, grad)
 
 
+@torch.library.custom_op("xpit::log1mexp", mutates_args=())
+def log1mexp(x: Tensor) -> Tensor:
+    return _compute("log1mexp", x)
+
+
+@torch.library.custom_op("xpit::logexpm1", mutates_args=())
+def logexpm1(y: Tensor) -> Tensor:
+    return _compute("logexpm1", y)
+
+
+@torch.library.custom_op("xpit::logitexp", mutates_args=())
+def logitexp(x: Tensor) -> Tensor:
+    return _compute("logitexp", x)
+
+
+@torch.library.custom_op("xpit::logdiffexp", mutates_args=())
+def _logdiffexp(a: Tensor, b: Tensor) -> Tensor:
+    """``log(exp(a) - exp(b))`` of two tensors of one shape (:func:`logdiffexp` broadcasts)."""
+    return _compute("logdiffexp", a, b)
+
+
 OPS = {op._name: op for op in (
     sigmoid, sigmoid_grad, log_sigmoid, softplus, logit, sigmoid_backward, bce_with_logits,
     bce_with_logits_pos, bce_with_logits_grad, bce_with_logits_pos_grad, sigmoid_vjp,
-    log_sigmoid_vjp, softplus_vjp, logit_vjp)}
+    log_sigmoid_vjp, softplus_vjp, logit_vjp, log1mexp, logexpm1, logitexp, _logdiffexp)}
 for _op in OPS.values():
     _op.register_fake(lambda first, *rest: torch.empty_like(first))
 
@@ -450,13 +471,34 @@ def _logit_vjp_bw(ctx, grad):
                    lambda: call("logit_vjp", p, grad))
 
 
+def _expm1_neg_bw(ctx, grad):
+    # log1mexp'(x) = -e^x / (1 - e^x) and logexpm1'(y) = e^y / (e^y - 1) are both
+    # -1 / expm1(-x): no cancellation anywhere, -inf (inf) at 0; torch's expm1 is
+    # differentiable, so the second derivative follows
+    (x,) = ctx.saved_tensors
+    return -grad / torch.expm1(-x)
+
+
+def _logitexp_bw(ctx, grad):
+    (x,) = ctx.saved_tensors  # logitexp(x) = -logexpm1(-x): the derivative is -1 / expm1(x)
+    return -grad / torch.expm1(x)
+
+
+def _logdiffexp_bw(ctx, grad):
+    # d/da = e^a / (e^a - e^b) = -1 / expm1(b - a); d/db = -1 / expm1(a - b)
+    a, b = ctx.saved_tensors
+    return _needed(ctx, lambda: -grad / torch.expm1(b - a), lambda: -grad / torch.expm1(a - b))
+
+
 _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "log_sigmoid": _log_sigmoid_bw, "softplus": _softplus_bw, "logit": _logit_bw,
              "sigmoid_backward": _sigmoid_backward_bw, "bce_with_logits": _bce_bw,
              "bce_with_logits_pos": _bce_pos_bw, "bce_with_logits_grad": _bce_grad_bw,
              "bce_with_logits_pos_grad": _bce_pos_grad_bw,
              "sigmoid_vjp": _sigmoid_vjp_bw, "log_sigmoid_vjp": _log_sigmoid_vjp_bw,
-             "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw}
+             "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw,
+             "log1mexp": _expm1_neg_bw, "logexpm1": _expm1_neg_bw, "logitexp": _logitexp_bw,
+             "logdiffexp": _logdiffexp_bw}
 
 
 def _save_inputs(ctx, inputs, output) -> None:
@@ -534,6 +576,14 @@ def elementwise(name: str, x: Tensor) -> Tensor:
 def sigmoid_backward_of(s: Tensor, grad: Tensor | None) -> Tensor:
     """``sigmoid_backward(s, grad)``; without ``grad``, the local derivative ``s (1 - s)``."""
     return call("sigmoid_backward", s, torch.ones_like(s) if grad is None else grad)
+
+
+def logdiffexp(a: Tensor, b: Tensor) -> Tensor:
+    """``log(exp(a) - exp(b))``, broadcast as torch broadcasts (the expansions' backward sums
+    the gradients back to each input's shape)."""
+    if a.shape != b.shape:
+        a, b = torch.broadcast_tensors(a, b)
+    return call("logdiffexp", a, b)
 
 
 def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = None,

@@ -123,6 +123,10 @@ XPIT_BINARY_LOOPS(bce_with_logits_grad, xpit_bce_grad, xpit_f2_bce_with_logits_g
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_e, npy_uint16, xpit_h3_bce_with_logits_pos_grad)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_f, float, xpit_f3_bce_with_logits_pos_grad)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_d, double, xpit_bce_pos_grad)
+XPIT_UNARY_LOOPS(log1mexp, xpit_log1mexp, xpit_log1mexpf)
+XPIT_UNARY_LOOPS(logexpm1, xpit_logexpm1, xpit_logexpm1f)
+XPIT_UNARY_LOOPS(logitexp, xpit_logitexp, xpit_logitexpf)
+XPIT_BINARY_LOOPS(logdiffexp, xpit_logdiffexp, xpit_logdiffexpf)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \

@@ -72,17 +72,39 @@ XPIT_FUNC int xpit__i32(unsigned int u) { xpit__bits32 b; b.u = u; return b.i; }
 #define XPIT__INF xpit__f64(0x7ff0000000000000ULL)
 #define XPIT__NAN xpit__f64(0x7ff8000000000000ULL)
 
-/* exp(y) for y <= 0 (or NaN) as (hi + lo) * s1 * 2^-1000, hi + lo in [0.7, 1.42], relative
-   error about 2^-57 (Q: 2^-56.8 from the polynomial). y below -746 gives what -746 gives (0). */
-XPIT_FUNC xpit__ex xpit__exp_neg(double y)
+/* a + b = hi + lo exactly (Knuth's TwoSum: no condition on |a|, |b|). */
+XPIT_FUNC xpit__dd xpit__two_sum(double a, double b)
+{
+    xpit__dd r;
+    double s = a + b, bb = s - a;
+    r.hi = s;
+    r.lo = (a - (s - bb)) + (b - bb);
+    return r;
+}
+
+/* The argument reduction of exp(y) for y <= 3 (or NaN): y = k ln 2 + r + rc with
+   k = round(y / ln 2), ln 2 in two parts, r rounded (|r| <= 0.347) and rc its rounding error;
+   hi = r, lo = rc, s1 = 2^(k + 1000). y below -746 gives what -746 gives. */
+XPIT_FUNC xpit__ex xpit__exp_reduce(double y)
 {
     xpit__ex e;
     double yc = (y < -746.0) ? -746.0 : y;  /* NaN stays NaN */
     double t = yc * XPIT__LOG2E + XPIT__MAGIC;
-    double kd = t - XPIT__MAGIC;            /* k = round(y / ln 2), in [-1077, 0] */
+    double kd = t - XPIT__MAGIC;            /* k, in [-1077, 4] */
     double rh = fma(-kd, XPIT__LN2HI, yc);  /* exact */
-    double r = fma(-kd, XPIT__LN2LO, rh);
-    double rc = fma(-kd, XPIT__LN2LO, rh - r); /* rounding error of r (rh - r is exact) */
+    e.hi = fma(-kd, XPIT__LN2LO, rh);
+    e.lo = fma(-kd, XPIT__LN2LO, rh - e.hi); /* rh - r is exact */
+    e.s1 = xpit__f64((xpit__u64(t) + (2023ULL - XPIT__MAGIC_BITS)) << 52);
+    return e;
+}
+
+/* exp(y) for y <= 0 (or NaN) as (hi + lo) * s1 * 2^-1000, hi + lo in [0.7, 1.42], relative
+   error about 2^-57: 1 + r + r^2 Q(r) + rc with 1 + r split exactly (Fast2Sum), Q of degree
+   9 (2^-56.8 relative to e^r). y below -746 gives what -746 gives (0). */
+XPIT_FUNC xpit__ex xpit__exp_neg(double y)
+{
+    xpit__ex e = xpit__exp_reduce(y);
+    double r = e.hi, rc = e.lo;
     double q = 0x1.ad7e86d75d7a2p-26;
     q = fma(q, r, 0x1.28ae3461c5933p-22);
     q = fma(q, r, 0x1.71df27213687ap-19);
@@ -96,7 +118,36 @@ XPIT_FUNC xpit__ex xpit__exp_neg(double y)
     double h = 1.0 + r, l = ((1.0 - h) + r) + fma(r * r, q, rc); /* 1 + r + r^2 Q + rc */
     e.hi = h + l;
     e.lo = (h - e.hi) + l;
-    e.s1 = xpit__f64((xpit__u64(t) + (2023ULL - XPIT__MAGIC_BITS)) << 52); /* 2^(k + 1000) */
+    return e;
+}
+
+/* exp(y) = 2^k (1 + hi + lo) for y <= 3 (or NaN), hi + lo = expm1(r + rc) (not normalised), to a
+   relative error of about 2^-59 (the polynomial: 2^-59.3 relative to expm1(r), not to e^r as
+   xpit__exp_neg's, so that hi + lo keeps its digits where it is small; r = y exactly where
+   k = 0); s1 = 2^(k + 1000). expm1(r) = r + r^2 / 2 + r^3 Q1(r), Q1 of degree 10 (weighted
+   least squares on Chebyshev nodes in mpmath at 200 bits, |r| <= 1.002 ln(2)/2, rounded);
+   r + r^2 / 2 is summed exactly, so the roundings left are relative to r^3 / 6. */
+XPIT_FUNC xpit__ex xpit__expm1_parts(double y)
+{
+    xpit__ex e = xpit__exp_reduce(y);
+    double r = e.hi;
+    double q = 0x1.6132d4bb85bfap-33;
+    q = fma(q, r, 0x1.1f8baf34cbd1ep-29);
+    q = fma(q, r, 0x1.ae64918a183efp-26);
+    q = fma(q, r, 0x1.27e4cbdb13821p-22);
+    q = fma(q, r, 0x1.71de3a3fa46b6p-19);
+    q = fma(q, r, 0x1.a01a01addb3e2p-16);
+    q = fma(q, r, 0x1.a01a01a01ffe5p-13);
+    q = fma(q, r, 0x1.6c16c16c14d33p-10);
+    q = fma(q, r, 0x1.1111111111106p-7);
+    q = fma(q, r, 0x1.5555555555559p-5);
+    q = fma(q, r, 0x1.5555555555555p-3);
+    double r2 = r * r, r2l = fma(r, r, -r2);              /* r^2 = r2 + r2l exactly */
+    double rc = fma(e.lo, fma(0.5, r2, r), e.lo);          /* expm1(r + rc) - expm1(r) */
+    double tail = fma(r2 * r, q, fma(0.5, r2l, rc));       /* r^3 Q1 + r2l / 2 + that */
+    xpit__dd sum = xpit__two_sum(r, 0.5 * r2);
+    e.hi = sum.hi;
+    e.lo = sum.lo + tail;
     return e;
 }
 
@@ -141,15 +192,6 @@ XPIT_FUNC xpit__dd xpit__log1p_exp_neg(double a)
     L.hi = a > 600.0 ? (e.hi * e.s1 + e.lo * e.s1) * 0x1p-1000 : L.hi;
     L.lo = a > 600.0 ? 0.0 : L.lo;
     return L;
-}
-
-XPIT_FUNC xpit__dd xpit__two_sum(double a, double b)
-{
-    xpit__dd r;
-    double s = a + b, bb = s - a;
-    r.hi = s;
-    r.lo = (a - (s - bb)) + (b - bb);
-    return r;
 }
 
 /* 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|) = 2^(k+1) (h + l); 0.80 ULP measured
@@ -300,6 +342,122 @@ XPIT_FUNC double xpit_logit(double p)
     return ((p >= 0.0) & (p <= 1.0)) ? r : XPIT__NAN;
 }
 
+/* ---- the log-space members: log(1 - e^x), log(e^y - 1), logit(e^x), log(e^a - e^b) ----
+   All four are log(+-(e^z - 1)) for one z, plus a term that cannot cancel against it:
+   e^z = 2^k (1 + r + m) from xpit__expm1_parts, w = +-(e^z - 1) as a double-double exact
+   to about 2^-104 in absolute terms (and r + m itself, relative, where k = 0), then log w.
+   The result is small only where w is near 1, and there w - 1 is passed to the log as well,
+   in a form that has kept its relative accuracy: -e^z, or 2 (r + m) = e^z - 2 for k = 1,
+   which is where log(e^y - 1) crosses zero (y = ln 2: r + m = expm1(y - ln 2), with
+   y - ln 2 exact to the last bit of the reduction). So the relative error is about 2^-56
+   everywhere, zero crossings included, and the result is rounded once. */
+
+typedef struct { double hi, lo, slope; } xpit__dds;  /* hi + lo, and a derivative */
+
+/* log(w) for w = wh + wl > 0 (a double-double with |wl| well below wh; subnormal wh too) as
+   hi + lo, relative error about 2^-57, through w = 2^j m, m in [1/sqrt 2, sqrt 2) and
+   log w = j ln 2 + 2 atanh((m - 1) / (m + 1)), m - 1 exact (Sterbenz). Where j = 0, the
+   caller's n = nh + nl, which must equal w - 1, is the numerator instead of (wh - 1) + wl:
+   near w = 1 the result is about n, so its relative accuracy is what counts there. */
+XPIT_FUNC xpit__dd xpit__log_dd(double wh, double wl, double nh, double nl)
+{
+    int sub = wh < 0x1p-1000;
+    double sc = sub ? 0x1p200 : 1.0;
+    unsigned long long u = xpit__u64(wh * sc);
+    /* j + 1023: w's biased exponent, plus 1 where its mantissa is >= sqrt 2 */
+    unsigned long long jb = (u + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
+    double mh = xpit__f64(u - (jb << 52) + 0x3ff0000000000000ULL);  /* w 2^-j, exact */
+    double ml = (wl * sc) * xpit__f64((2046ULL - jb) << 52);
+    double kd = xpit__f64(XPIT__MAGIC_BITS + jb) - XPIT__MAGIC - (sub ? 1223.0 : 1023.0);
+    int one = (jb == 1023ULL) & !sub;
+    xpit__dd n = xpit__two_sum(one ? nh : mh - 1.0, one ? nl : ml);
+    xpit__dd d = xpit__two_sum(2.0, n.hi);                       /* m + 1 = n + 2 */
+    return xpit__log_core(n.hi, n.lo, d.hi, d.lo + n.lo, kd);
+}
+
+/* log(1 - e^z) (sg = -1, z <= 0) or log(e^z - 1) (sg = +1, 0 <= z <= 1) as hi + lo, and its
+   derivative e^z / (e^z - 1) as `slope` (rounded). Where e^z < 2^-865 (z < -600),
+   log(1 - e^z) is -e^z to the last bit, rounded once from the unscaled parts. */
+XPIT_FUNC xpit__dds xpit__log_abs_expm1(double z, double sg)
+{
+    xpit__dds res;
+    xpit__ex p = xpit__expm1_parts(z);
+    double s = p.s1 * 0x1p-1000;                           /* 2^k */
+    double h = 1.0 + p.hi, l = ((1.0 - h) + p.hi) + p.lo;
+    double eh0 = h + l, el0 = (h - eh0) + l;               /* e^r, normalised */
+    double eh = eh0 * s, el = el0 * s;                     /* e^z, exact for z >= -600 */
+    xpit__dd m = xpit__two_sum(p.hi, p.lo);                /* expm1(r), normalised */
+    xpit__dd w = xpit__two_sum(eh, -1.0);
+    w = xpit__two_sum(w.hi, w.lo + el);                    /* e^z - 1 */
+    int k0 = p.s1 == 0x1p1000;                             /* k = 0: e^z - 1 = r + m */
+    w.hi = sg * (k0 ? m.hi : w.hi);
+    w.lo = sg * (k0 ? m.lo : w.lo);
+    /* w - 1: -e^z for sg = -1; for sg = +1 it is only used where w is in
+       [1/sqrt 2, sqrt 2), z in [0.53, 0.89], so k = 1 and e^z - 2 = 2 (r + m) */
+    double nh = sg < 0.0 ? -eh : 2.0 * m.hi, nl = sg < 0.0 ? -el : 2.0 * m.lo;
+    xpit__dd L = xpit__log_dd(w.hi, w.lo, nh, nl);
+    int tail = z < -600.0;
+    res.hi = tail ? -((eh0 * p.s1 + el0 * p.s1) * 0x1p-1000) : L.hi;
+    res.lo = tail ? -0.0 : L.lo;                           /* keeps -0.0 at z = -inf */
+    res.slope = sg * eh / w.hi;
+    return res;
+}
+
+/* log(1 - e^x) for x <= 0 (log of a complement held as a log); -inf at 0, NaN above 0,
+   -0.0 at -inf; log1mexp(-1e-20) = -46.05. */
+XPIT_FUNC double xpit_log1mexp(double x)
+{
+    xpit__dds L = xpit__log_abs_expm1(x, -1.0);
+    double r = L.hi + L.lo;
+    r = x == 0.0 ? -XPIT__INF : r;
+    r = x > 0.0 ? XPIT__NAN : r;
+    return x != x ? x : r;
+}
+
+/* log(e^y - 1) for y >= 0, the inverse of softplus: log(expm1(y)) for y <= 1 (exact at its
+   zero y = ln 2, see above), y + log(1 - e^-y) above, which never cancels. -inf at 0, NaN
+   below 0, y itself where e^-y is below half an ULP of y (logexpm1(1000) == 1000), inf at inf. */
+XPIT_FUNC double xpit_logexpm1(double y)
+{
+    int big = y > 1.0;
+    xpit__dds L = xpit__log_abs_expm1(big ? -y : y, big ? -1.0 : 1.0);
+    xpit__dd s = xpit__two_sum(big ? y : 0.0, L.hi);
+    double r = s.hi + (s.lo + L.lo);
+    r = y > 0x1p60 ? y : r;
+    r = y == 0.0 ? -XPIT__INF : r;
+    r = y < 0.0 ? XPIT__NAN : r;
+    return y != y ? y : r;
+}
+
+/* logit(e^x) = log(e^x / (1 - e^x)) = -logexpm1(-x) for x <= 0, the logit of a probability
+   held as a log; 0 at x = -ln 2 (exactly as accurate around it), inf at 0, -inf at -inf,
+   NaN above 0. */
+XPIT_FUNC double xpit_logitexp(double x)
+{
+    double r = -xpit_logexpm1(-x);
+    r = x > 0.0 ? XPIT__NAN : r;
+    return x != x ? x : r;
+}
+
+/* log(e^a - e^b) = a + log(1 - e^(b - a)) for a >= b: b - a as a double-double (its rounding
+   error enters through the slope of log(1 - e^d)), the sum rounded once. -inf where a == b
+   (a == b == -inf included), NaN where a < b and at a == b == inf, a where e^b / e^a is 0
+   (b = -inf, or b - a overflows). Near the curve e^a - e^b = 1, where the result crosses
+   zero, its relative error grows with the condition number (a e^a - b e^b) / (e^a - e^b)
+   / result: the error is that of inputs perturbed by about 2^-56 relative. */
+XPIT_FUNC double xpit_logdiffexp(double a, double b)
+{
+    xpit__dd d = xpit__two_sum(b, -a);
+    xpit__dds L = xpit__log_abs_expm1(d.hi, -1.0);
+    double dc = d.lo == 0.0 ? 0.0 : d.lo * L.slope;      /* slope is infinite at d = -0 */
+    xpit__dd s = xpit__two_sum(a, L.hi);
+    double r = s.hi + (s.lo + (L.lo + dc));
+    r = d.hi == -XPIT__INF ? a : r;
+    r = a == b ? (a == XPIT__INF ? XPIT__NAN : -XPIT__INF) : r;
+    r = a < b ? XPIT__NAN : r;
+    return (a != a) | (b != b) ? a + b : r;
+}
+
 /* ---- float32: computed in double with shorter polynomials, rounded once ---- */
 
 /* exp(y) for y in [-200, 0] (or NaN), relative error below 2^-34 (normal range: no split). */
@@ -424,6 +582,14 @@ XPIT_FUNC float xpit_logitf(float p)
     r = pd == 1.0 ? XPIT__INF : r;
     return (float)(((pd >= 0.0) & (pd <= 1.0)) ? r : XPIT__NAN);
 }
+
+/* The log-space members in float32: the float64 functions, rounded once (within 1 ULP,
+   correctly rounded but where the exact value is within about 2^-52 relative of a float
+   midpoint). */
+XPIT_FUNC float xpit_log1mexpf(float x) { return (float)xpit_log1mexp(x); }
+XPIT_FUNC float xpit_logexpm1f(float y) { return (float)xpit_logexpm1(y); }
+XPIT_FUNC float xpit_logitexpf(float x) { return (float)xpit_logitexp(x); }
+XPIT_FUNC float xpit_logdiffexpf(float a, float b) { return (float)xpit_logdiffexp(a, b); }
 
 /* ---- the backward passes: g f'(x) in one pass (PyTorch's and JAX's gradients) ----
    Each is exactly the product of two operations, the derivative rounded to the type first:

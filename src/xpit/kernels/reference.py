@@ -16,7 +16,11 @@ The formulas avoid the textbook traps:
 - logit near 1/2 is ``2 atanh(2p - 1)`` (``2p - 1`` is exact there), not
   ``log(p / (1 - p))``, which loses dozens of ULP to cancellation;
 - the gradient is ``e / (1 + e)**2``, never ``s * (1 - s)``, which is 0 in
-  the tails where the true value is a normal number.
+  the tails where the true value is a normal number;
+- the log-space members switch between ``expm1`` and ``exp`` forms where the
+  other would cancel (Mächler, "Accurately computing log(1 - exp(-|a|))", 2012),
+  and ``log(e^y - 1)`` near its zero ``y = ln 2`` is ``log1p(2 expm1(y - ln 2))``
+  with ``y - ln 2`` exact.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 Array = Any
+_LN2 = 0.6931471805599453
+_LN2_HI = float.fromhex("0x1.62e42fefa39efp-1")  # ln 2 = _LN2_HI + _LN2_LO to 2**-106
+_LN2_LO = float.fromhex("0x1.abc9e3b39803fp-56")
 
 
 def _exp_neg_abs(xp: Any, x: Array) -> tuple[Array, Array, Array]:
@@ -74,6 +81,37 @@ def logit(xp: Any, p: Array) -> Array:
     central = 2.0 * xp.atanh(2.0 * p - 1.0)  # 2p - 1 is exact for p in [1/4, 1]
     low = xp.log(p) - xp.log1p(-p)  # no cancellation below 1/4: |log p| > 4.8 |log1p(-p)|
     return xp.where(p >= 0.25, central, low)
+
+
+def log1mexp(xp: Any, x: Array) -> Array:
+    """``log(1 - exp(x))`` for x <= 0: ``log(-expm1(x))`` above -ln 2, ``log1p(-exp(x))`` below.
+
+    -inf at 0, -0.0 at -inf, NaN above 0 (``log`` of a negative number)."""
+    return xp.where(x > -_LN2, xp.log(-xp.expm1(x)), xp.log1p(-xp.exp(x)))
+
+
+def logexpm1(xp: Any, y: Array) -> Array:
+    """``log(exp(y) - 1)`` for y >= 0, the inverse of softplus, in three pieces:
+    ``log(expm1(y))`` below ln(2)/2 (expm1 < 0.42: the log cannot cancel),
+    ``log1p(2 expm1(y - ln 2))`` up to 2 ln 2 (``e^y - 2``, exact near the zero at ln 2:
+    ``y - _LN2_HI`` is exact there), ``y + log1p(-exp(-y))`` above (never overflows)."""
+    low = xp.log(xp.expm1(y))
+    mid = xp.log1p(2.0 * xp.expm1((y - _LN2_HI) - _LN2_LO))
+    high = y + xp.log1p(-xp.exp(-y))
+    return xp.where(y < 0.5 * _LN2, low, xp.where(y <= 2.0 * _LN2, mid, high))
+
+
+def logitexp(xp: Any, x: Array) -> Array:
+    """``logit(exp(x)) = log(exp(x) / (1 - exp(x)))`` for x <= 0, as ``-logexpm1(-x)``."""
+    return -logexpm1(xp, -x)
+
+
+def logdiffexp(xp: Any, a: Array, b: Array) -> Array:
+    """``log(exp(a) - exp(b)) = a + log1mexp(b - a)`` for a >= b: -inf where a == b (also
+    both -inf), NaN where a < b or a == b == inf, ``a`` where b is -inf."""
+    both_zero = (a == -xp.inf) & (b == -xp.inf)  # e^a - e^b = 0 - 0: b - a would be NaN
+    r = a + log1mexp(xp, b - a)
+    return xp.where(both_zero, xp.full_like(r, -xp.inf), r)
 
 
 def binary_cross_entropy_with_logits(xp: Any, z: Array, t: Array, reduction: str,
