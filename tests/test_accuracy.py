@@ -8,7 +8,13 @@ function                                  compiled (NumPy)     array-API referen
 ========================================  ========  =========  ========  ==========
 sigmoid, log_sigmoid, softplus, logit     1         1          2         3
 sigmoid_grad                              1.5       1          4         4
+log1mexp                                  1         1          2         3
+logexpm1, logitexp                        1         1          3         3
+logdiffexp (away from its zero, below)   1         1          3         3
 ========================================  ========  =========  ========  ==========
+
+logdiffexp crosses zero along the curve e^a - e^b = 1: near it, its error is 1 ULP plus a
+multiple of the condition number (``test_logdiffexp_within_its_condition``).
 
 NumPy runs the compiled ufuncs (``kernels/family.h``); PyTorch, JAX, Dask and
 array-api-strict run the array-API reference, which is also checked on NumPy
@@ -24,7 +30,14 @@ import numpy as np
 import pytest
 
 import xpit
-from xpit._mpreference import probability_sample, real_line_sample, reference, ulp_error
+from xpit._mpreference import (
+    log_difference_sample,
+    log_probability_sample,
+    probability_sample,
+    real_line_sample,
+    reference,
+    ulp_error,
+)
 from xpit.kernels import reference as array_api
 
 CONTRACT = {
@@ -33,6 +46,9 @@ CONTRACT = {
     ("softplus", "float64"): 1, ("softplus", "float32"): 1,
     ("logit", "float64"): 1, ("logit", "float32"): 1,
     ("sigmoid_grad", "float64"): 1.5, ("sigmoid_grad", "float32"): 1,
+    ("log1mexp", "float64"): 1, ("log1mexp", "float32"): 1,
+    ("logexpm1", "float64"): 1, ("logexpm1", "float32"): 1,
+    ("logitexp", "float64"): 1, ("logitexp", "float32"): 1,
 }
 REFERENCE_CONTRACT = {
     ("sigmoid", "float64"): 2, ("sigmoid", "float32"): 3,
@@ -40,6 +56,9 @@ REFERENCE_CONTRACT = {
     ("softplus", "float64"): 2, ("softplus", "float32"): 3,
     ("logit", "float64"): 2, ("logit", "float32"): 3,
     ("sigmoid_grad", "float64"): 4, ("sigmoid_grad", "float32"): 4,
+    ("log1mexp", "float64"): 2, ("log1mexp", "float32"): 3,
+    ("logexpm1", "float64"): 3, ("logexpm1", "float32"): 3,
+    ("logitexp", "float64"): 3, ("logitexp", "float32"): 3,
 }
 # JAX on the CPU runs the same reference, but XLA changes it in float64: its algebraic
 # simplifier folds the kernels' Fast2Sum correction ``e - ((1 + e) - 1)`` to 0 (sigmoid,
@@ -54,9 +73,19 @@ JAX_CONTRACT = {**REFERENCE_CONTRACT, ("sigmoid", "float64"): 2.5,
 SWEEP_POINTS = 100_000
 
 
-def _sample(name: str, dtype: str) -> np.ndarray:
+def _points(name: str, dtype: str, n: int, seed: int) -> np.ndarray:
+    """``n`` points of ``dtype`` spread over the domain of ``name``, its tails, zero crossing
+    and switching points included, and a few outside it."""
+    dtype = np.dtype(dtype)
+    if name in ("log1mexp", "logitexp", "logexpm1"):
+        x = log_probability_sample(dtype, n, seed)
+        return -x if name == "logexpm1" else x
     make = probability_sample if name == "logit" else real_line_sample
-    return make(np.dtype(dtype), SWEEP_POINTS, seed=20261122)
+    return make(dtype, n, seed=seed)
+
+
+def _sample(name: str, dtype: str) -> np.ndarray:
+    return _points(name, dtype, SWEEP_POINTS, seed=20261122)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +121,8 @@ def test_reference_ulp_contract_on_numpy(sweeps, name, dtype):
     assert err.max() <= REFERENCE_CONTRACT[name, dtype], (name, dtype, err.max())
 
 
-FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit"]
+FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit", "log1mexp",
+             "logexpm1", "logitexp"]
 
 
 def _every_value(dtype: str) -> np.ndarray:
@@ -187,8 +217,7 @@ def test_other_namespaces_within_the_reference_contract(target):
     reference, each within its contract, in the input's dtype."""
     for name in FUNCTIONS:
         for dtype in ["float32", "float64"]:
-            x = (probability_sample if name == "logit" else real_line_sample)(
-                np.dtype(dtype), 5_000, seed=7)
+            x = _points(name, dtype, 5_000, seed=7)
             got = target.to_numpy(getattr(xpit, name)(target.asarray(x)))
             assert got.dtype == np.dtype(dtype)
             hi, lo = reference(name, x)
@@ -208,3 +237,77 @@ def test_python_floats_and_small_arrays_give_the_bits_of_large_arrays(sweeps, na
     small = np.concatenate([getattr(xpit, name)(x[i:i + 3]) for i in range(0, x.size, 3)])
     np.testing.assert_array_equal(scalars, large)
     np.testing.assert_array_equal(small, large)
+
+
+# --- logdiffexp: two arguments, and a zero along a curve ---------------------------------
+
+
+def _condition(a: np.ndarray, b: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """The relative condition number of log(e^a - e^b): |a e^a - b e^b| / |(e^a - e^b) f|,
+    written with d = b - a so that nothing overflows; at least 1."""
+    with np.errstate(all="ignore"):
+        d = b - a
+        k = np.abs(a - b * np.exp(d)) / np.abs(-np.expm1(d) * exact)
+    return np.where(np.isfinite(k), np.maximum(k, 1.0), 1.0)
+
+
+@pytest.fixture(scope="module")
+def differences() -> tuple:
+    a, b = log_difference_sample(20_000, seed=20261123)
+    return a, b, *reference("logdiffexp", a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_logdiffexp_within_its_condition(differences, dtype):
+    """Within 1 ULP wherever the condition number is at most 2 (nearly everywhere); near the
+    zero curve e^a - e^b = 1 (an eighth of the sample) within 0.5 ULP + 2^-4 times the
+    condition number: the exact result of inputs perturbed by far less than an ULP."""
+    a, b, hi, lo = differences
+    if dtype == "float32":
+        with np.errstate(over="ignore"):
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        hi, lo = reference("logdiffexp", a, b)
+    got = xpit.logdiffexp(a, b)
+    assert got.dtype == np.dtype(dtype)
+    err = ulp_error(got, hi, lo, np.dtype(dtype))
+    kappa = _condition(a.astype(np.float64), b.astype(np.float64), hi)
+    well = kappa <= 2
+    assert well.mean() > 0.8 and (~well).sum() > 1000
+    assert err[well].max() <= 1, (err[well].max(), a[well][np.argmax(err[well])])
+    assert np.all(err <= 0.5 + kappa / 16), (a[np.argmax(err - kappa / 16)],
+                                              b[np.argmax(err - kappa / 16)])
+
+
+def test_logdiffexp_reference_within_its_condition(target, differences):
+    """Every namespace (NumPy by the ufunc, the others by the array-API reference): 3 ULP where
+    the condition number is at most 2, 3 ULP + 4 times it elsewhere."""
+    a, b, hi, lo = differences
+    a, b, hi, lo = a[::4], b[::4], hi[::4], lo[::4]
+    got = target.to_numpy(xpit.logdiffexp(target.asarray(a), target.asarray(b)))
+    err = ulp_error(got, hi, lo, np.float64)
+    kappa = _condition(a, b, hi)
+    err = _check_flushed(target, "logdiffexp", a, hi, got, err, "float64")
+    assert np.all(err <= 3 + np.where(kappa <= 2, 0.0, 4 * kappa)), (
+        a[np.argmax(err - 4 * kappa)], b[np.argmax(err - 4 * kappa)])
+
+
+def test_log_space_textbook_formulas_fail_the_sweep():
+    """The sweeps reach the places where the textbook formulas lose every digit."""
+    x = _sample("log1mexp", "float64")
+    with np.errstate(all="ignore"):
+        for name, textbook, arg in [("log1mexp", lambda v: np.log(1 - np.exp(v)), x),
+                                    ("logexpm1", lambda v: np.log(np.exp(v) - 1), -x),
+                                    ("logexpm1", lambda v: np.log(np.expm1(v)), -x),
+                                    ("logitexp", lambda v: np.log(np.exp(v) / -np.expm1(v)), x)]:
+            hi, lo = reference(name, arg)
+            assert ulp_error(textbook(arg), hi, lo, np.float64).max() > 1e3, name
+
+
+def test_log_space_named_values():
+    assert xpit.log1mexp(-1e-20) == pytest.approx(-46.051701859880914, rel=1e-15)
+    assert xpit.logexpm1(1000.0) == 1000.0
+    near = np.log(2.0) + np.array([-2, -1, 0, 1, 2]) * np.spacing(np.log(2.0))
+    hi, lo = reference("logexpm1", near)  # about 2 (y - ln 2): -2.3e-16 ... 4.2e-16
+    assert ulp_error(xpit.logexpm1(near), hi, lo, np.float64).max() <= 0.5
+    assert xpit.logitexp(-np.log(2.0)) == -xpit.logexpm1(np.log(2.0))
+    assert xpit.logdiffexp(-np.inf, -np.inf) == -np.inf

@@ -19,7 +19,7 @@ import pytest
 
 import xpit
 from xpit import batch
-from xpit._mpreference import MP_DERIVATIVES
+from xpit._mpreference import MP_DERIVATIVES, derivative_points
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -31,15 +31,19 @@ if not jax.config.jax_enable_x64:
 
 mpmath.mp.dps = 50
 
-POINTS = [0.0, 1e-300, -1e-300, 1.0, -1.0, 30.0, -30.0, 700.0, -700.0, 1e4, -1e4]
-PROBS = [1e-300, 1e-16, 0.25, 0.5, 0.75, 1 - 1e-16]
-POINTS32 = [0.0, 1e-30, -1e-30, 1.0, -1.0, 30.0, -30.0, 80.0, -80.0, 1e4, -1e4]
-PROBS32 = [1e-30, 1e-7, 0.25, 0.5, 0.75, 1 - 2**-24]
 
 
 # f', f'' exactly, for each one-input function.
 EXACT = MP_DERIVATIVES
 UNARY = list(EXACT)
+LOG_SPACE = ("log1mexp", "logexpm1", "logitexp")  # of x <= 0 (logexpm1: of y >= 0)
+
+
+def _domain(name, x):
+    """Values of the real line ``x`` (a NumPy array) moved into the domain of ``name``."""
+    if name in LOG_SPACE:
+        return np.abs(x) if name == "logexpm1" else -np.abs(x)
+    return x
 
 
 def _x64(on):
@@ -96,7 +100,7 @@ def test_derivatives_match_mpmath_float64(name):
     """grad, jvp and vjp give the same first derivative, within a few ULP of the exact one,
     and the second derivative too."""
     f = getattr(xpit, name)
-    points = PROBS if name == "logit" else POINTS
+    points = derivative_points(name)
     x = jnp.asarray(points, dtype=jnp.float64)
     g, h = _derivatives(f, x)
     _check_exact(name, points, g, h, np.float64, 4, 8)
@@ -113,7 +117,7 @@ def test_derivatives_match_mpmath_float64(name):
 def test_derivatives_match_mpmath_float32(name, x64):
     """float32, computed in float64 in 64-bit mode and in float32 in JAX's default mode."""
     f = getattr(xpit, name)
-    points = PROBS32 if name == "logit" else POINTS32
+    points = derivative_points(name, single=True)
     with _x64(x64):
         x = jnp.asarray(points, dtype=jnp.float32)
         g, h = _derivatives(f, x)
@@ -141,8 +145,8 @@ def test_exact_gradients_at_zero():
 @pytest.mark.parametrize("name", UNARY)
 def test_check_grads_both_modes_second_order(name):
     f = getattr(xpit, name)
-    x = jnp.asarray([0.25, 0.5, 0.75] if name == "logit" else [-6.0, -1.0, 0.0, 0.5, 4.0],
-                    dtype=jnp.float64)
+    x = jnp.asarray([0.25, 0.5, 0.75] if name == "logit" else
+                    _domain(name, np.array([-6.0, -1.0, 0.1, 0.5, 4.0])), dtype=jnp.float64)
     jax_test_util.check_grads(f, (x,), order=2, modes=("fwd", "rev"))
     # The Jacobian of an elementwise function is diagonal, forward or reverse.
     g = jax.grad(lambda v: f(v).sum())(x)
@@ -157,8 +161,9 @@ def _sample(name, dtype):
     if name == "logit":
         x = np.concatenate([rng.uniform(0, 1, 500), [0.0, 0.25, 0.5, 1.0, 1e-20, 1 - 2**-24]])
     else:
-        x = np.concatenate([rng.normal(size=500) * 30,
-                            [0.0, -0.0, 1e-30, 30.0, -30.0, 80.0, -80.0, 1e4, -1e4]])
+        x = _domain(name, np.concatenate([rng.normal(size=500) * 30,
+                                          [0.0, -0.0, 1e-30, 30.0, -30.0, 80.0, -80.0, 1e4,
+                                           -1e4]]))
     return jnp.asarray(x, dtype=dtype)
 
 
@@ -309,7 +314,7 @@ def test_bce_integer_and_boolean_targets_take_the_logits_dtype():
 @pytest.mark.parametrize("name", UNARY)
 def test_half_precision_within_one_ulp(name, dtype):
     x = jnp.asarray(np.linspace(0.001, 0.999, 999) if name == "logit"
-                    else np.linspace(-20, 20, 1001), dtype=dtype)
+                    else _domain(name, np.linspace(-20, 20, 1001)), dtype=dtype)
     f = getattr(xpit, name)
     y = f(x)
     assert y.dtype == x.dtype and y.shape == x.shape
@@ -337,3 +342,23 @@ def test_out_is_refused_naming_the_function():
     x = jnp.zeros(3)
     with pytest.raises(TypeError, match=r"xpit\.batch\.apply: out cannot be a JAX array"):
         batch.apply("sigmoid", x, out=jnp.zeros(3))
+
+
+# --- logdiffexp: two inputs that broadcast -----------------------------------------------------
+
+def test_logdiffexp_gradients_and_broadcasting():
+    """d/da = -1 / expm1(b - a), d/db = -1 / expm1(a - b) against mpmath at differences down
+    to -1e-300 and -700; check_grads (both modes, order 2); broadcasting; jit keeps the bits."""
+    for d in (-1e-300, -1e-10, -0.5, -30.0, -700.0):
+        ga, gb = jax.grad(xpit.logdiffexp, argnums=(0, 1))(0.0, d)
+        assert _ulps(ga, -1 / mpmath.expm1(mpmath.mpf(d))) <= 4, d
+        assert _ulps(gb, -1 / mpmath.expm1(-mpmath.mpf(d))) <= 4, d
+    a = jnp.asarray([0.0, 1.0, 5.0, 30.0])
+    b = jnp.asarray([[-1.0], [-3.0]])
+    jax_test_util.check_grads(xpit.logdiffexp, (a, b), order=2, modes=("fwd", "rev"))
+    y = xpit.logdiffexp(a, b)
+    assert y.shape == (2, 4)
+    _same_bits(jax.jit(xpit.logdiffexp)(a, b), y)
+    np.testing.assert_allclose(np.asarray(y), xpit.logdiffexp(np.asarray(a), np.asarray(b)),
+                               rtol=4e-15)  # the array-API reference: a few ULP
+    assert xpit.logdiffexp(jnp.asarray(-jnp.inf), jnp.asarray(-jnp.inf)) == -jnp.inf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,3 +74,62 @@ def test_bce_is_non_negative_and_minimal_at_the_target(z, t):
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.nan_to_num(t * np.log(t)) - np.nan_to_num((1 - t) * np.log1p(-t))
     assert loss >= entropy - 1e-12 * max(1.0, abs(z))
+
+
+# --- the log-space members ----------------------------------------------------------------------
+
+def _within_ulps(got: float, want: float, n: int) -> bool:
+    return abs(got - want) <= n * math.ulp(want)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(min_value=0.5, allow_nan=False, allow_infinity=False, width=64))
+def test_softplus_inverts_logexpm1(y):
+    # Well conditioned for y >= 0.5: d softplus / dx = sigmoid(x) >= 0.39 there.
+    assert _within_ulps(xpit.softplus(xpit.logexpm1(y)), y, 2)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(min_value=-1.0, max_value=708.0, width=64))
+def test_log1mexp_of_log_sigmoid_is_log_sigmoid_of_minus_x(x):
+    # 1 - sigmoid(x) = sigmoid(-x), in log space. Above 708 log_sigmoid(x) = -e^-x is
+    # subnormal (fewer digits than the round trip needs) and above 745 it is -0.0: the
+    # information is gone before log1mexp sees it.
+    assert _within_ulps(xpit.log1mexp(xpit.log_sigmoid(x)), xpit.log_sigmoid(-x), 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(np.float64, st.integers(2, 50),
+                  elements=st.floats(max_value=0.0, allow_nan=False, width=64)))
+def test_log_space_members_are_monotone_with_their_signs(x):
+    x = np.sort(x)
+    m, q = xpit.log1mexp(x), xpit.logitexp(x)
+    assert np.all(m[1:] <= m[:-1]) and np.all(m <= 0)  # 1 - e^x falls as x rises
+    assert np.all(q[1:] >= q[:-1])
+    y = np.sort(-x)
+    e = xpit.logexpm1(y)
+    assert np.all(e[1:] >= e[:-1]) and np.all(e <= y)  # log(e^y - 1) < y
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-700.0, 700.0), st.floats(1.0, 1000.0))
+def test_logdiffexp_undoes_logaddexp(b, gap):
+    # a = logaddexp(b, b - gap), then logdiffexp(a, b - gap) = b. With the gap at least 1 the
+    # rounding of a is amplified at most 1 / (1 - e^-1) times: a few ULP of max(|a|, 1).
+    low = b - gap
+    a = np.logaddexp(b, low)
+    got = xpit.logdiffexp(a, low)
+    assert abs(got - b) <= 4 * math.ulp(max(abs(a), 1.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.float32, st.integers(0, 20),
+                  elements=st.floats(allow_nan=True, allow_infinity=True, width=32)))
+def test_log_space_float32_in_float32_out_never_modified(x):
+    before = x.copy()
+    for name in ("log1mexp", "logexpm1", "logitexp"):
+        y = getattr(xpit, name)(x)
+        assert y.dtype == np.float32 and y.shape == x.shape
+    y = xpit.logdiffexp(x, x[::-1])
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(x, before)

@@ -14,23 +14,32 @@ import numpy as np
 import pytest
 
 import xpit
-from xpit._mpreference import MP_DERIVATIVES
+from xpit._mpreference import MP_DERIVATIVES, derivative_points
 
 torch = pytest.importorskip("torch")
 
 mpmath.mp.dps = 50
 
-POINTS = [0.0, 1e-300, -1e-300, 1.0, -1.0, 30.0, -30.0, 700.0, -700.0, 1e4, -1e4]
-PROBS = [1e-300, 1e-16, 0.25, 0.5, 0.75, 1 - 1e-16]
+POINTS = derivative_points("sigmoid")
 
 
 # f', f'' exactly, for each one-input function.
 EXACT = MP_DERIVATIVES
 UNARY = list(EXACT)
+LOG_SPACE = ("log1mexp", "logexpm1", "logitexp")  # of x <= 0 (logexpm1: of y >= 0)
 
 
 def _points(name):
-    return PROBS if name == "logit" else POINTS
+    return derivative_points(name)
+
+
+def _domain(name, x):
+    """Values of the real line ``x`` (a tensor) moved into the domain of ``name``."""
+    if name == "logit":
+        return torch.sigmoid(x)
+    if name in LOG_SPACE:
+        return x.abs() if name == "logexpm1" else -x.abs()
+    return x
 
 
 def _f64(values, requires_grad=True):
@@ -48,6 +57,16 @@ def _ulps(actual, exact):
 @pytest.mark.parametrize("name", UNARY)
 def test_gradcheck(name):
     f = getattr(xpit, name)
+    if name in LOG_SPACE:  # one point at a time, with a step inside the domain
+        for v in _points(name):
+            x, eps = _f64([v]), min(1e-6, abs(v) / 1e3)
+            assert torch.autograd.gradcheck(f, (x,), eps=eps), v
+            # The second derivative, -e^-x / expm1(-x)^2 ~ -1 / x^2, overflows at -1e-300
+            # (checked as -inf against mpmath below), and a step of 1e-303 in the incoming
+            # gradient would be lost: gradgradcheck where finite differences can see it.
+            if abs(v) >= 1e-10:
+                assert torch.autograd.gradgradcheck(f, (x,), eps=eps), v
+        return
     moderate = [0.25, 0.5, 0.75] if name == "logit" else POINTS
     x = _f64(moderate)
     assert torch.autograd.gradcheck(f, (x,))
@@ -316,7 +335,7 @@ def test_non_contiguous():
     x = torch.randn(40, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 20
     for view in (x[:, ::3], x.T, x[::2, 1::2].T):
         for name in UNARY:
-            v = torch.sigmoid(view) if name == "logit" else view
+            v = _domain(name, view)
             y = getattr(xpit, name)(v)
             assert y.shape == v.shape
             expected = torch.from_numpy(getattr(xpit, name)(np.ascontiguousarray(v.numpy())))
@@ -330,7 +349,7 @@ def test_non_contiguous():
 @pytest.mark.parametrize("name", UNARY)
 def test_half_precision_within_one_ulp(name, dtype):
     x = (torch.linspace(0.001, 0.999, 999) if name == "logit"
-         else torch.linspace(-20, 20, 1001)).to(dtype)
+         else _domain(name, torch.linspace(-20, 20, 1001))).to(dtype)
     y = getattr(xpit, name)(x)
     assert y.dtype == dtype and y.shape == x.shape
     _assert_within_one_ulp(y, getattr(xpit, name)(x.double()))
@@ -407,7 +426,7 @@ def test_cuda_tensors_run_the_fused_kernels(dtype):
     cpu = torch.cat([torch.randn(100_000, generator=gen) * 30,
                      torch.tensor([0.0, -0.0, 1e-30, 88.0, -104.0, 710.0, -750.0])]).to(dtype)
     for name in UNARY:
-        x = torch.sigmoid(cpu.float()).to(dtype) if name == "logit" else cpu
+        x = _domain(name, cpu.float()).to(dtype)
         xc = x.cuda().requires_grad_(True)
         y = getattr(xpit, name)(xc)
         assert y.device == xc.device and y.dtype == dtype
@@ -422,3 +441,46 @@ def test_cuda_tensors_run_the_fused_kernels(dtype):
         y = xpit.sigmoid(x[::2])  # strided
     stream.synchronize()
     assert torch.equal(y.cpu(), xpit.sigmoid(cpu[::2]))
+
+
+# --- logdiffexp: two inputs that broadcast -----------------------------------------------------
+
+DIFFERENCES = [-1e-300, -1e-10, -0.5, -30.0, -700.0]  # b - a
+
+
+def test_logdiffexp_gradients():
+    """d/da = -1 / expm1(b - a), d/db = -1 / expm1(a - b), against mpmath; gradcheck (and
+    gradgradcheck where finite differences can resolve the second derivatives)."""
+    for d in DIFFERENCES:
+        for a0 in (0.0, 3.0, -2.0):
+            if (a0 + d) - a0 != d:  # b - a must be d itself (not for -1e-300 beside 3)
+                continue
+            a, b = _f64([a0]), _f64([a0 + d])
+            eps = min(1e-6, abs(d) / 1e3)
+            assert torch.autograd.gradcheck(xpit.logdiffexp, (a, b), eps=eps), (a0, d)
+            if abs(d) >= 1e-10:
+                assert torch.autograd.gradgradcheck(xpit.logdiffexp, (a, b), eps=eps), (a0, d)
+        a, b = _f64([0.0]), _f64([d])
+        ga, gb = torch.autograd.grad(xpit.logdiffexp(a, b), (a, b))
+        exact_a = -1 / mpmath.expm1(mpmath.mpf(d))
+        exact_b = -1 / mpmath.expm1(-mpmath.mpf(d))
+        assert _ulps(ga.item(), exact_a) <= 4 and _ulps(gb.item(), exact_b) <= 4, d
+
+
+def test_logdiffexp_broadcasts_like_torch_and_matches_numpy():
+    a = _f64([0.0, 1.0, 5.0, 700.0])
+    b = _f64([[-1.0], [-30.0], [-float("inf")]])
+    y = xpit.logdiffexp(a, b)
+    assert y.shape == (3, 4) and y.dtype == torch.float64
+    expected = xpit.logdiffexp(a.detach().numpy(), b.detach().numpy())
+    assert torch.equal(y, torch.from_numpy(expected))
+    y.sum().backward()
+    assert a.grad.shape == a.shape and b.grad.shape == b.shape
+    # the two partial derivatives add up to 1 (log(e^(a+c) - e^(b+c)) = c + log(e^a - e^b))
+    torch.testing.assert_close(a.grad.sum() + b.grad.sum(), torch.tensor(12.0, dtype=torch.float64))
+    compiled = torch.compile(lambda u, v: xpit.logdiffexp(u, v) * 2, fullgraph=True,
+                             backend="aot_eager")
+    assert torch.equal(compiled(a.detach(), b.detach()), 2 * y.detach())
+    assert hasattr(torch.ops.xpit, "logdiffexp")
+    with pytest.raises(ValueError, match=r"xpit\.logdiffexp: 'a' has shape"):
+        xpit.logdiffexp(torch.zeros(3), torch.zeros(2))

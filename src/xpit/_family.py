@@ -194,6 +194,16 @@ def _check_broadcast(func: str, weights: dict[str, Array], shape: tuple, against
                              f"broadcast to the shape {shape} of {against!r}")
 
 
+def _check_broadcast_together(func: str, names: tuple[str, str], a: Array, b: Array) -> None:
+    """The shapes of ``a`` and ``b`` broadcast together, or a ValueError naming both."""
+    try:
+        np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+    except ValueError:
+        raise ValueError(f"xpit.{func}: {names[0]!r} has shape {tuple(a.shape)} and "
+                         f"{names[1]!r} has shape {tuple(b.shape)}, which do not "
+                         "broadcast together") from None
+
+
 def _is_real_number(value: Any) -> bool:
     """A Python or NumPy real scalar (not a bool)."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
@@ -213,12 +223,7 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
                             backend)
     a, b = (arrays[n] for n in names)
     if broadcast and tuple(a.shape) != tuple(b.shape):
-        try:
-            np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
-        except ValueError:
-            raise ValueError(f"xpit.{func}: {names[0]!r} has shape {tuple(a.shape)} and "
-                             f"{names[1]!r} has shape {tuple(b.shape)}, which do not "
-                             "broadcast together") from None
+        _check_broadcast_together(func, names, a, b)
         a, b = route.xp.broadcast_arrays(a, b)
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"xpit.{func}: {names[1]!r} has shape {tuple(b.shape)} but "
@@ -578,7 +583,7 @@ def logexpm1(y: Array, /, *, backend: str | None = None) -> Array:
     --------
     >>> import numpy as np, xpit
     >>> xpit.logexpm1(np.array([1e-10, 1.0, 1000.0]))
-    array([-2.30258509e+01,  5.41324854e-01,  1.00000000e+03])
+    array([-2.30258509e+01,  5.41324855e-01,  1.00000000e+03])
     >>> float(xpit.softplus(xpit.logexpm1(3.0)))
     3.0
     """
@@ -612,8 +617,8 @@ def logitexp(x: Array, /, *, backend: str | None = None) -> Array:
     Examples
     --------
     >>> import numpy as np, xpit
-    >>> xpit.logitexp(np.log(np.array([0.1, 0.5, 0.9])))
-    array([-2.19722458,  0.        ,  2.19722458])
+    >>> xpit.logitexp(np.log(np.array([0.1, 0.25, 0.9])))
+    array([-2.19722458, -1.09861229,  2.19722458])
     """
     return elementwise("logitexp", x, backend)
 
@@ -655,11 +660,13 @@ def logdiffexp(a: Array, b: Array, /, *, backend: str | None = None) -> Array:
     >>> xpit.logdiffexp(1000.0, 999.0)
     np.float64(999.5413248546129)
     """
+    names = ("a", "b")
     if _is_torch(a) and backend is None and (ops := _torch_ops()).takes(a) and (
             ops.takes(b) and b.dtype == a.dtype and b.device == a.device):
+        _check_broadcast_together("logdiffexp", names, a, b)
         return ops.logdiffexp(a, b)
     if _is_jax(a) and backend is None and (ops := _jax_ops()).takes(a) and (
             ops.takes(b) and b.dtype == a.dtype):
+        _check_broadcast_together("logdiffexp", names, a, b)
         return ops.logdiffexp(a, b)
-    return _binary("logdiffexp", ("a", "b"), reference.logdiffexp, a, b, backend,
-                   broadcast=True)
+    return _binary("logdiffexp", names, reference.logdiffexp, a, b, backend, broadcast=True)

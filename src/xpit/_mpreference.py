@@ -76,6 +76,27 @@ MP_DERIVATIVES = {
 }
 
 
+# Where the PyTorch and JAX tests check each function's derivatives against MP_DERIVATIVES:
+# both tails, near 0 (logit: near 0, 1/2 and 1; the log-space members: both ends of their
+# domain, x <= 0, mirrored for logexpm1). The float32 points keep every value normal.
+_POINTS = [0.0, 1e-300, -1e-300, 1.0, -1.0, 30.0, -30.0, 700.0, -700.0, 1e4, -1e4]
+_POINTS32 = [0.0, 1e-30, -1e-30, 1.0, -1.0, 30.0, -30.0, 80.0, -80.0, 1e4, -1e4]
+_PROBS = [1e-300, 1e-16, 0.25, 0.5, 0.75, 1 - 1e-16]
+_PROBS32 = [1e-30, 1e-7, 0.25, 0.5, 0.75, 1 - 2**-24]
+_LOGS = [-1e-300, -1e-10, -0.5, -np.log(2.0), -30.0, -700.0, -1e4]
+_LOGS32 = [-1e-30, -1e-7, -0.5, -float(np.float32(np.log(2.0))), -30.0, -80.0, -1e4]
+
+
+def derivative_points(name: str, single: bool = False) -> list[float]:
+    """The points where a function's derivatives are checked (``single``: float32's)."""
+    if name == "logit":
+        return _PROBS32 if single else _PROBS
+    if name in ("log1mexp", "logitexp", "logexpm1"):
+        points = _LOGS32 if single else _LOGS
+        return [-v for v in points] if name == "logexpm1" else points
+    return _POINTS32 if single else _POINTS
+
+
 def _special(name: str, x: float) -> float | None:
     """Values at inf, NaN, outside a domain and far out in a tail, where mpmath is not asked."""
     if np.isnan(x):

@@ -109,6 +109,8 @@ KERNELS: dict[str, tuple[str, int, bool]] = {
     "logexpm1": ("xpit_logexpm1", 1, True),
     "logitexp": ("xpit_logitexp", 1, True),
     "logdiffexp": ("xpit_logdiffexp", 2, True),  # (a, b)
+    "log1mexp_vjp": ("xpit_log1mexp_vjp", 2, True),  # (x, grad): grad * log1mexp'(x)
+    "logitexp_vjp": ("xpit_logitexp_vjp", 2, True),  # (x, grad): grad * logitexp'(x)
 }
 FUSED_DTYPES = ("float16", "float32", "float64")
 _CTYPES = {"float16": "float16", "float32": "float", "float64": "double"}  # as CuPy names them

@@ -139,43 +139,50 @@ def _logit_jvp(primals: tuple, tangents: tuple) -> tuple:
     return logit(p), dp * _logit_slope(p)
 
 
-@jax.jit
-def _expm1_neg_slope(x: Any) -> Any:
-    # log1mexp'(x) = logexpm1'(x) = -1 / expm1(-x), without cancellation (see the torch module)
-    return -1.0 / jnp.expm1(-x)
+# The log-space members' derivatives, with E = e^x and w = 1 - E = -expm1(x) for x <= 0:
+# log1mexp' = -E / w and logitexp' = 1 / w (logexpm1'(y) = logitexp'(-y)). Both ratios are
+# custom_jvp functions whose derivative is their product, (E / w)' = (1 / w)' = E / w^2, so
+# derivatives of any order are products, never differences: JAX's own rule for expm1
+# (expm1(x) + 1) loses every digit of e^-30, and 1 / expm1(-x)^2 overflows below -355.
+_exp_over_w = jax.custom_jvp(jax.jit(lambda x: jnp.exp(x) / -jnp.expm1(x)))
+_one_over_w = jax.custom_jvp(jax.jit(lambda x: 1.0 / -jnp.expm1(x)))
+
+
+def _ratios_jvp(f: Any) -> Callable[[tuple, tuple], tuple]:
+    def jvp(primals: tuple, tangents: tuple) -> tuple:
+        (x,), (dx,) = primals, tangents
+        return f(x), dx * (_exp_over_w(x) * _one_over_w(x))
+
+    return jvp
+
+
+_exp_over_w.defjvp(_ratios_jvp(_exp_over_w))
+_one_over_w.defjvp(_ratios_jvp(_one_over_w))
 
 
 @log1mexp.defjvp
 def _log1mexp_jvp(primals: tuple, tangents: tuple) -> tuple:
     (x,), (dx,) = primals, tangents
-    return log1mexp(x), dx * _expm1_neg_slope(x)
+    return log1mexp(x), dx * -_exp_over_w(x)
 
 
 @logexpm1.defjvp
 def _logexpm1_jvp(primals: tuple, tangents: tuple) -> tuple:
     (y,), (dy,) = primals, tangents
-    return logexpm1(y), dy * _expm1_neg_slope(y)
-
-
-@jax.jit
-def _logitexp_slope(x: Any) -> Any:
-    return -1.0 / jnp.expm1(x)  # logitexp(x) = -logexpm1(-x)
+    return logexpm1(y), dy * _one_over_w(-y)
 
 
 @logitexp.defjvp
 def _logitexp_jvp(primals: tuple, tangents: tuple) -> tuple:
     (x,), (dx,) = primals, tangents
-    return logitexp(x), dx * _logitexp_slope(x)
-
-
-@jax.jit
-def _logdiffexp_slopes(a: Any, b: Any) -> tuple[Any, Any]:
-    return -1.0 / jnp.expm1(b - a), -1.0 / jnp.expm1(a - b)  # e^a / (e^a - e^b), ...
+    return logitexp(x), dx * _one_over_w(x)
 
 
 def _logdiffexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+    # d/da = e^a / (e^a - e^b) = logitexp'(b - a), d/db = log1mexp'(b - a)
     (a, b), (da, db) = primals, tangents
-    slope_a, slope_b = _logdiffexp_slopes(a, b)
+    d = b - a
+    slope_a, slope_b = _one_over_w(d), -_exp_over_w(d)
     return _logdiffexp(a, b), _add(
         None if isinstance(da, SymbolicZero) else da * slope_a,
         None if isinstance(db, SymbolicZero) else db * slope_b)

@@ -185,6 +185,8 @@ _REFERENCE = {
     "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
     "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
     "logit_vjp": lambda xp, p, g: xp.where((p >= 0) & (p <= 1), g / p / (1.0 - p), xp.nan),
+    "log1mexp_vjp": lambda xp, x, g: g * -(xp.exp(x) / -xp.expm1(x)),
+    "logitexp_vjp": lambda xp, x, g: g / -xp.expm1(x),
 }
 
 
@@ -300,10 +302,23 @@ def _logdiffexp(a: Tensor, b: Tensor) -> Tensor:
     return _compute("logdiffexp", a, b)
 
 
+@torch.library.custom_op("xpit::log1mexp_vjp", mutates_args=())
+def log1mexp_vjp(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad * -exp(x) / (1 - exp(x))``: the backward of :func:`log1mexp`."""
+    return _compute("log1mexp_vjp", x, grad)
+
+
+@torch.library.custom_op("xpit::logitexp_vjp", mutates_args=())
+def logitexp_vjp(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad / (1 - exp(x))``: the backward of :func:`logitexp` (and of logexpm1 at -y)."""
+    return _compute("logitexp_vjp", x, grad)
+
+
 OPS = {op._name: op for op in (
     sigmoid, sigmoid_grad, log_sigmoid, softplus, logit, sigmoid_backward, bce_with_logits,
     bce_with_logits_pos, bce_with_logits_grad, bce_with_logits_pos_grad, sigmoid_vjp,
-    log_sigmoid_vjp, softplus_vjp, logit_vjp, log1mexp, logexpm1, logitexp, _logdiffexp)}
+    log_sigmoid_vjp, softplus_vjp, logit_vjp, log1mexp, logexpm1, logitexp, _logdiffexp,
+    log1mexp_vjp, logitexp_vjp)}
 for _op in OPS.values():
     _op.register_fake(lambda first, *rest: torch.empty_like(first))
 
@@ -471,23 +486,45 @@ def _logit_vjp_bw(ctx, grad):
                    lambda: call("logit_vjp", p, grad))
 
 
-def _expm1_neg_bw(ctx, grad):
-    # log1mexp'(x) = -e^x / (1 - e^x) and logexpm1'(y) = e^y / (e^y - 1) are both
-    # -1 / expm1(-x): no cancellation anywhere, -inf (inf) at 0; torch's expm1 is
-    # differentiable, so the second derivative follows
+# The log-space members: with E = e^x and w = 1 - E (x <= 0), log1mexp' = -E / w and
+# logitexp' = 1 / w, two fused kernels; logexpm1'(y) = logitexp'(-y); logdiffexp's partials
+# are logitexp'(b - a) and log1mexp'(b - a). Their own derivatives are products of the two,
+# log1mexp'' = log1mexp' logitexp' and logitexp'' = -logitexp' log1mexp', never a
+# difference: no cancellation at any order (torch's expm1 backward, exp(x) = expm1(x) + 1,
+# would lose every digit of e^-30, and 1 / expm1(-x)^2 overflows for x < -355).
+
+def _log1mexp_bw(ctx, grad):
     (x,) = ctx.saved_tensors
-    return -grad / torch.expm1(-x)
+    return call("log1mexp_vjp", x, grad)
+
+
+def _logexpm1_bw(ctx, grad):
+    (y,) = ctx.saved_tensors
+    return call("logitexp_vjp", -y, grad)
 
 
 def _logitexp_bw(ctx, grad):
-    (x,) = ctx.saved_tensors  # logitexp(x) = -logexpm1(-x): the derivative is -1 / expm1(x)
-    return -grad / torch.expm1(x)
+    (x,) = ctx.saved_tensors
+    return call("logitexp_vjp", x, grad)
 
 
 def _logdiffexp_bw(ctx, grad):
-    # d/da = e^a / (e^a - e^b) = -1 / expm1(b - a); d/db = -1 / expm1(a - b)
     a, b = ctx.saved_tensors
-    return _needed(ctx, lambda: -grad / torch.expm1(b - a), lambda: -grad / torch.expm1(a - b))
+    d = b - a
+    return _needed(ctx, lambda: call("logitexp_vjp", d, grad),
+                   lambda: call("log1mexp_vjp", d, grad))
+
+
+def _log1mexp_vjp_bw(ctx, grad):
+    x, g = ctx.saved_tensors  # d/dx g log1mexp'(x) = g log1mexp'(x) logitexp'(x)
+    return _needed(ctx, lambda: call("logitexp_vjp", x, call("log1mexp_vjp", x, grad * g)),
+                   lambda: call("log1mexp_vjp", x, grad))
+
+
+def _logitexp_vjp_bw(ctx, grad):
+    x, g = ctx.saved_tensors  # d/dx g logitexp'(x) = -g logitexp'(x) log1mexp'(x)
+    return _needed(ctx, lambda: -call("log1mexp_vjp", x, call("logitexp_vjp", x, grad * g)),
+                   lambda: call("logitexp_vjp", x, grad))
 
 
 _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
@@ -497,8 +534,9 @@ _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "bce_with_logits_pos_grad": _bce_pos_grad_bw,
              "sigmoid_vjp": _sigmoid_vjp_bw, "log_sigmoid_vjp": _log_sigmoid_vjp_bw,
              "softplus_vjp": _softplus_vjp_bw, "logit_vjp": _logit_vjp_bw,
-             "log1mexp": _expm1_neg_bw, "logexpm1": _expm1_neg_bw, "logitexp": _logitexp_bw,
-             "logdiffexp": _logdiffexp_bw}
+             "log1mexp": _log1mexp_bw, "logexpm1": _logexpm1_bw, "logitexp": _logitexp_bw,
+             "logdiffexp": _logdiffexp_bw, "log1mexp_vjp": _log1mexp_vjp_bw,
+             "logitexp_vjp": _logitexp_vjp_bw}
 
 
 def _save_inputs(ctx, inputs, output) -> None:

@@ -172,6 +172,8 @@ XPIT_HALF1(log1mexp, xpit_log1mexp)
 XPIT_HALF1(logexpm1, xpit_logexpm1)
 XPIT_HALF1(logitexp, xpit_logitexp)
 XPIT_HALF2(logdiffexp, xpit_logdiffexp)
+XPIT_HALF2(log1mexp_vjp, xpit_log1mexp_vjp)
+XPIT_HALF2(logitexp_vjp, xpit_logitexp_vjp)
 
 /* --- the loops, once per CPU variant ----------------------------------------------------- */
 
@@ -181,8 +183,8 @@ XPIT_HALF2(logdiffexp, xpit_logdiffexp)
     X(sigmoid_backward) X(bce_with_logits)                                       \
     X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)               \
     X(bce_with_logits_pos) X(bce_with_logits_grad) X(bce_with_logits_pos_grad)       \
-    X(log1mexp) X(logexpm1) X(logitexp) X(logdiffexp)
-#define XPIT_NUFUNCS 18
+    X(log1mexp) X(logexpm1) X(logitexp) X(logdiffexp) X(log1mexp_vjp) X(logitexp_vjp)
+#define XPIT_NUFUNCS 20
 #define XPIT_NTYPES 3
 
 #define XPIT_VARIANT _baseline
@@ -588,7 +590,7 @@ static const char doc_logexpm1[] =
     ">>> import numpy as np\n"
     ">>> from xpit.ufuncs import logexpm1, softplus\n"
     ">>> logexpm1(np.array([1e-10, 1.0, 1000.0]))\n"
-    "array([-2.30258509e+01,  5.41324854e-01,  1.00000000e+03])\n"
+    "array([-2.30258509e+01,  5.41324855e-01,  1.00000000e+03])\n"
     ">>> float(softplus(logexpm1(3.0)))\n"
     "3.0\n";
 
@@ -608,8 +610,8 @@ static const char doc_logitexp[] =
     "\nExamples\n--------\n"
     ">>> import numpy as np\n"
     ">>> from xpit.ufuncs import logitexp\n"
-    ">>> logitexp(np.array([-1000.0, -np.log(2.0), -1e-10]))\n"
-    "array([-1.00000000e+03,  0.00000000e+00,  2.30258509e+01])\n";
+    ">>> logitexp(np.array([-1000.0, np.log(0.25), -1e-10]))\n"
+    "array([-1.00000000e+03, -1.09861229e+00,  2.30258509e+01])\n";
 
 static const char doc_logdiffexp[] =
     "``log(exp(a) - exp(b))`` for a >= b, elementwise: the difference of two\n"
@@ -636,6 +638,28 @@ static const char doc_logdiffexp[] =
     ">>> logdiffexp(np.array([0.0, 1000.0, 0.0]), np.array([-1e-20, 999.0, -np.inf]))\n"
     "array([-46.05170186, 999.54132485,   0.        ])\n";
 
+#define XPIT_LOG_VJP_DOC(name, what, example, result)                                 \
+    "The backward pass of " #name ": ``g * " what "``, elementwise, in one pass.\n\n"  \
+    "Parameters\n----------\n"                                                        \
+    "x1 : array_like\n    ``x <= 0``.\n"                                               \
+    "x2 : array_like\n    ``g``, the incoming gradient; broadcast against ``x``.\n"     \
+    XPIT_UFUNC_KWARGS                                                                   \
+    "\nReturns\n-------\n"                                                            \
+    "ndarray or scalar\n    NaN above 0; infinite at 0.\n"                              \
+    "\nNotes\n-----\n"                                                                \
+    "With ``w = 1 - exp(x)`` computed without cancellation (exactly ``-expm1(x)`` near\n" \
+    "0). Used by xpit's PyTorch operators (logexpm1's backward at ``-y``, logdiffexp's\n" \
+    "at ``b - a``). Accuracy: a few ULP; float16 and float32 rounded once from float64.\n" \
+    "\nExamples\n--------\n"                                                          \
+    ">>> from xpit.kernels import _ufuncs\n"                                            \
+    ">>> _ufuncs." #name "_vjp(" example ", 1.0)\n" result "\n"
+
+static const char doc_log1mexp_vjp[] =
+    XPIT_LOG_VJP_DOC(log1mexp, "-exp(x) / (1 - exp(x))", "-0.6931471805599453",
+                     "np.float64(-1.0...)");
+static const char doc_logitexp_vjp[] =
+    XPIT_LOG_VJP_DOC(logitexp, "1 / (1 - exp(x))", "-0.6931471805599453", "np.float64(2.0...)");
+
 typedef struct {
     const char *name;
     const char *doc;
@@ -654,6 +678,7 @@ static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
     {"bce_with_logits_grad", doc_bce_with_logits_grad, 2},
     {"bce_with_logits_pos_grad", doc_bce_with_logits_pos_grad, 3},
     XPIT_SPEC1(log1mexp) XPIT_SPEC1(logexpm1) XPIT_SPEC1(logitexp) XPIT_SPEC2(logdiffexp)
+    XPIT_SPEC2(log1mexp_vjp) XPIT_SPEC2(logitexp_vjp)
 };
 
 /* --- module-level functions: the CPU path ------------------------------------------------ */

@@ -127,6 +127,8 @@ XPIT_UNARY_LOOPS(log1mexp, xpit_log1mexp, xpit_log1mexpf)
 XPIT_UNARY_LOOPS(logexpm1, xpit_logexpm1, xpit_logexpm1f)
 XPIT_UNARY_LOOPS(logitexp, xpit_logitexp, xpit_logitexpf)
 XPIT_BINARY_LOOPS(logdiffexp, xpit_logdiffexp, xpit_logdiffexpf)
+XPIT_BINARY_LOOPS(log1mexp_vjp, xpit_log1mexp_vjp, xpit_log1mexp_vjpf)
+XPIT_BINARY_LOOPS(logitexp_vjp, xpit_logitexp_vjp, xpit_logitexp_vjpf)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \

@@ -583,6 +583,36 @@ XPIT_FUNC float xpit_logitf(float p)
     return (float)(((pd >= 0.0) & (pd <= 1.0)) ? r : XPIT__NAN);
 }
 
+/* Their derivatives, for PyTorch's backward passes: with E = e^x and w = 1 - E for x <= 0,
+   log1mexp'(x) = -E / w, logitexp'(x) = 1 / w (so logexpm1'(y) = logitexp'(-y), and the
+   partial derivatives of logdiffexp(a, b) are logitexp'(b - a) and log1mexp'(b - a)).
+   w is exact in relative terms where k = 0 (-(r + m)) and at least 0.29 elsewhere, so
+   nothing cancels; -inf / inf at 0, NaN above 0. Each derivative of these is a product of
+   the two, never a difference (log1mexp'' = log1mexp' logitexp', logitexp'' =
+   -logitexp' log1mexp'). */
+XPIT_FUNC double xpit__one_minus_exp(double x, double *e)   /* w, and E in *e */
+{
+    xpit__ex p = xpit__expm1_parts(x);
+    double s = p.s1 * 0x1p-1000;                            /* 2^k */
+    double em1 = p.hi + p.lo;                               /* e^r - 1 */
+    *e = s + s * em1;
+    return p.s1 == 0x1p1000 ? 0.0 - em1 : 1.0 - *e;        /* +0 at x = 0 */
+}
+XPIT_FUNC double xpit_log1mexp_vjp(double x, double g)      /* g log1mexp'(x) */
+{
+    double e, w = xpit__one_minus_exp(x, &e);
+    double d = -g * (e / w);
+    return x > 0.0 ? XPIT__NAN : d;
+}
+XPIT_FUNC double xpit_logitexp_vjp(double x, double g)      /* g logitexp'(x) */
+{
+    double e, w = xpit__one_minus_exp(x, &e);
+    double d = g / w;
+    return x > 0.0 ? XPIT__NAN : d;
+}
+XPIT_FUNC float xpit_log1mexp_vjpf(float x, float g) { return (float)xpit_log1mexp_vjp(x, g); }
+XPIT_FUNC float xpit_logitexp_vjpf(float x, float g) { return (float)xpit_logitexp_vjp(x, g); }
+
 /* The log-space members in float32: the float64 functions, rounded once (within 1 ULP,
    correctly rounded but where the exact value is within about 2^-52 relative of a float
    midpoint). */
