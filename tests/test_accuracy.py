@@ -26,6 +26,8 @@ included. ``test_exhaustive.py`` checks every float32 input.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -69,7 +71,11 @@ REFERENCE_CONTRACT = {
 # contract (computed in float64 when JAX's 64-bit mode is on, as in these tests).
 JAX_CONTRACT = {**REFERENCE_CONTRACT, ("sigmoid", "float64"): 2.5,
                 ("log_sigmoid", "float64"): 2.5, ("softplus", "float64"): 2.5,
-                ("logit", "float64"): 130}
+                ("logit", "float64"): 130,
+                # the log-space members' log1p(-e^x) and log1p(2 expm1(y - ln 2)) meet the
+                # same log1p: 127 and 106 ULP measured
+                ("log1mexp", "float64"): 130, ("logexpm1", "float64"): 110,
+                ("logitexp", "float64"): 110}
 SWEEP_POINTS = 100_000
 
 
@@ -212,15 +218,21 @@ def test_the_reference_catches_the_textbook_formulas():
         assert ulp_error(s * (1 - s), hi, lo, np.float64).max() > 1e6
 
 
+@functools.cache
+def _small_sweep(name: str, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """5,000 points and their exact values, computed once for every namespace."""
+    x = _points(name, dtype, 5_000, seed=7)
+    return (x, *reference(name, x))
+
+
 def test_other_namespaces_within_the_reference_contract(target):
     """Every namespace on the same points: NumPy by its compiled ufuncs, the others by the
     reference, each within its contract, in the input's dtype."""
     for name in FUNCTIONS:
         for dtype in ["float32", "float64"]:
-            x = _points(name, dtype, 5_000, seed=7)
+            x, hi, lo = _small_sweep(name, dtype)
             got = target.to_numpy(getattr(xpit, name)(target.asarray(x)))
             assert got.dtype == np.dtype(dtype)
-            hi, lo = reference(name, x)
             contract = {"numpy": CONTRACT, "jax": JAX_CONTRACT}.get(target.name,
                                                                    REFERENCE_CONTRACT)
             err = ulp_error(got, hi, lo, np.dtype(dtype))
@@ -280,15 +292,23 @@ def test_logdiffexp_within_its_condition(differences, dtype):
 
 def test_logdiffexp_reference_within_its_condition(target, differences):
     """Every namespace (NumPy by the ufunc, the others by the array-API reference): 3 ULP where
-    the condition number is at most 2, 3 ULP + 4 times it elsewhere."""
+    the condition number is at most 2, 3 ULP + 4 times it elsewhere (JAX: 130 + 130 times it,
+    its log1p)."""
     a, b, hi, lo = differences
     a, b, hi, lo = a[::4], b[::4], hi[::4], lo[::4]
     got = target.to_numpy(xpit.logdiffexp(target.asarray(a), target.asarray(b)))
     err = ulp_error(got, hi, lo, np.float64)
     kappa = _condition(a, b, hi)
-    err = _check_flushed(target, "logdiffexp", a, hi, got, err, "float64")
-    assert np.all(err <= 3 + np.where(kappa <= 2, 0.0, 4 * kappa)), (
-        a[np.argmax(err - 4 * kappa)], b[np.argmax(err - 4 * kappa)])
+    if target.name == "jax":  # XLA flushes subnormal inputs and results (_check_flushed)
+        tiny = float(np.finfo(np.float64).smallest_normal)
+        flushed = (np.abs(hi) < tiny) | (np.abs(a) < tiny) | (np.abs(b) < tiny)
+        assert np.all((got[flushed] == 0) | np.isinf(got[flushed]) | (err[flushed] <= 3)
+                      | ((a[flushed] == 0) | (b[flushed] == 0)))
+        err = np.where(flushed, 0.0, err)
+    # JAX: its log1p, as for log1mexp above, amplified near the zero curve like the rest
+    base, slope = (130, 130) if target.name == "jax" else (3, 4)
+    bound = base + np.where(kappa <= 2, 0.0, slope * kappa)
+    assert np.all(err <= bound), (a[np.argmax(err - bound)], b[np.argmax(err - bound)])
 
 
 def test_log_space_textbook_formulas_fail_the_sweep():

@@ -35,7 +35,10 @@ import numpy as np
 
 import xpit
 
-FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus")
+FUNCTIONS = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "log1mexp", "logexpm1",
+             "logitexp", "logdiffexp")
+# Functions of x <= 0 (logexpm1: of y >= 0); logdiffexp(a, b) also takes b = a - (|a| + 1/2).
+LOG_SPACE = ("log1mexp", "logexpm1", "logitexp", "logdiffexp")
 # On PyTorch tensors (the "torch" backend) these are also timed forward and backward.
 BACKWARD = ("sigmoid", "log_sigmoid", "softplus")
 FWD_BWD = " fwd+bwd"  # the function column of those rows: "sigmoid fwd+bwd"
@@ -115,9 +118,9 @@ def _peer_names(backend: str, fn: str) -> dict[str, str]:
     """The optional peers' rows for one case, by the library each needs."""
     if backend == "torch":  # the rows of tensors exist only where PyTorch imports
         return {}
+    names = {} if fn in LOG_SPACE else {"torch": _torch_name(fn)}  # PyTorch has none of them
     if backend == "cupy":
-        return {"torch": _torch_name(fn) + " cuda"}
-    names = {"torch": _torch_name(fn)}
+        return {k: v + " cuda" for k, v in names.items()}
     if fn in _SCIPY:
         names["scipy"] = f"scipy {_SCIPY[fn][0]}"
     return names
@@ -129,46 +132,99 @@ _SCIPY: dict[str, tuple[str, Callable[[Any], Callable[[Any], Any]]]] = {
     "log_sigmoid": ("log_expit", lambda special: special.log_expit),
     "sigmoid_grad": ("expit(x)*expit(-x)",
                      lambda special: lambda x: special.expit(x) * special.expit(-x)),
+    # private in SciPy (scipy/scipy#22439), not in every release
+    "log1mexp": ("_log1mexp", lambda special: special._ufuncs._log1mexp),
+    "logitexp": ("logit(exp(x))", lambda special: lambda x: special.logit(np.exp(x))),
+    "logdiffexp": ("logsumexp(b=[1, -1])", lambda special: lambda a, b: special.logsumexp(
+        np.stack([a, b]), axis=0, b=np.array([1.0, -1.0]).reshape((2,) + (1,) * a.ndim))),
 }
+
+
+def _scipy_has(fn: str) -> bool:
+    if fn not in _SCIPY or peer_status("scipy") is not None:
+        return False
+    from scipy import special
+
+    return fn != "log1mexp" or hasattr(special._ufuncs, "_log1mexp")
 
 
 def unavailable_peers(backend: str, fn: str, dtype: str = "float64") -> dict[str, str]:
     """The peer rows that cannot be timed here, with the reason and how to add them."""
     names = _peer_names(backend, fn)
     if dtype == PYTHON_FLOAT:  # PyTorch has no call on a Python float
-        names.pop("torch")
+        names.pop("torch", None)
     return {row: status for module, row in names.items()
             if (status := peer_status(module)) is not None}
 
 
-def _textbook(np_: Any, fn: str) -> Callable[[Any], Any]:
+def _textbook(np_: Any, fn: str) -> Callable[..., Any]:
     def sigmoid(x: Any) -> Any:
         return 1 / (1 + np_.exp(-x))
 
     return {"sigmoid": sigmoid,
             "sigmoid_grad": lambda x: sigmoid(x) * (1 - sigmoid(x)),
             "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x)),
-            "softplus": lambda x: np_.log(1 + np_.exp(x))}[fn]
+            "softplus": lambda x: np_.log(1 + np_.exp(x)),
+            "log1mexp": lambda x: np_.log(1 - np_.exp(x)),
+            "logexpm1": lambda y: np_.log(np_.exp(y) - 1),
+            "logitexp": lambda x: np_.log(np_.exp(x) / (1 - np_.exp(x))),
+            "logdiffexp": lambda a, b: np_.log(np_.exp(a) - np_.exp(b))}[fn]
+
+
+def _careful(np_: Any, fn: str) -> tuple[str, Callable[..., Any]]:
+    """The formula a careful user writes instead (Maechler's branch for log1mexp)."""
+    def log1mexp(x: Any) -> Any:
+        return np_.where(x > -0.6931471805599453, np_.log(-np_.expm1(x)),
+                         np_.log1p(-np_.exp(x)))
+
+    return {"log1mexp": ("expm1/log1p branch", log1mexp),
+            "logexpm1": ("log(expm1(y))", lambda y: np_.log(np_.expm1(y))),
+            "logitexp": ("x - log1mexp(x)", lambda x: x - log1mexp(x)),
+            "logdiffexp": ("a + log1mexp(b - a)", lambda a, b: a + log1mexp(b - a))}[fn]
+
+
+def domain(fn: str, x: Any) -> Any:
+    """Standard normal draws ``x`` moved into the domain of ``fn`` (for logdiffexp: ``a``)."""
+    if fn in ("log1mexp", "logitexp"):
+        return -abs(x)
+    return abs(x) if fn == "logexpm1" else x
+
+
+def _calls(fn: str) -> Callable[[Callable[..., Any], Any], Runner]:
+    """How an implementation is called on the input ``x``: ``f(x)``, or for logdiffexp
+    ``f(x, x - (|x| + 1/2))`` (the second argument made before the timing)."""
+    if fn != "logdiffexp":
+        return lambda f, x: lambda: f(x)
+
+    def pair(f: Callable[..., Any], x: Any) -> Runner:
+        b = x - (abs(x) + 0.5)
+        return lambda: f(x, b)
+
+    return pair
 
 
 def _numpy_impls(fn: str) -> list[Impl]:
-    impls = [
-        Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
-        Impl("xpit batch(out=)", "xpit", lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)),
-        Impl("numpy textbook", "peer", lambda x, o: lambda: _textbook(np, fn)(x)),
-    ]
+    call = _calls(fn)
+    impls = [Impl("xpit", "xpit", lambda x, o: call(getattr(xpit, fn), x))]
+    if fn != "logdiffexp":
+        impls.append(Impl("xpit batch(out=)", "xpit",
+                          lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)))
+    impls.append(Impl("numpy textbook", "peer", lambda x, o: call(_textbook(np, fn), x)))
+    if fn in LOG_SPACE:
+        name, careful = _careful(np, fn)
+        impls.append(Impl(f"numpy {name}", "peer", lambda x, o: call(careful, x)))
     if fn == "sigmoid":
         impls.append(Impl("numpy clipped", "peer",
                           lambda x, o: lambda: 1 / (1 + np.exp(-np.clip(x, -500, 500)))))
     if fn == "softplus":
         impls.append(Impl("np.logaddexp(0, x)", "peer", lambda x, o: lambda: np.logaddexp(0, x)))
     names = _peer_names("numpy", fn)
-    if "scipy" in names and peer_status("scipy") is None:
+    if "scipy" in names and _scipy_has(fn):
         from scipy import special
 
         scipy_fn = _SCIPY[fn][1](special)
-        impls.append(Impl(names["scipy"], "peer", lambda x, o: lambda: scipy_fn(x)))
-    if peer_status("torch") is None:
+        impls.append(Impl(names["scipy"], "peer", lambda x, o: call(scipy_fn, x)))
+    if "torch" in names and peer_status("torch") is None:
         impls.append(Impl(names["torch"], "peer", lambda x, o: _torch_runner(fn, x, o)))
     impls.append(Impl("np.exp(out=) 1 thread", "floor", lambda x, o: lambda: np.exp(x, out=o)))
     impls.append(Impl("copy (np.copyto)", "limit", lambda x, o: lambda: np.copyto(o, x)))
@@ -182,10 +238,14 @@ def _python_float_impls(fn: str) -> list[Impl]:
     textbook = {"sigmoid": lambda v: 1 / (1 + math.exp(-v)),
                 "sigmoid_grad": lambda v: math.exp(-v) / (1 + math.exp(-v)) ** 2,
                 "log_sigmoid": lambda v: -math.log1p(math.exp(-v)),
-                "softplus": lambda v: math.log1p(math.exp(v))}[fn]
+                "softplus": lambda v: math.log1p(math.exp(v)),
+                "log1mexp": lambda v: (math.log(-math.expm1(v)) if v > -0.6931471805599453
+                                       else math.log1p(-math.exp(v))),
+                "logexpm1": lambda v: math.log(math.expm1(v)),
+                "logitexp": lambda v: v - math.log(-math.expm1(v))}[fn]
     impls = [Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
              Impl("math textbook", "peer", lambda x, o: lambda: textbook(x))]
-    if fn in _SCIPY and peer_status("scipy") is None:
+    if _scipy_has(fn):
         from scipy import special
 
         scipy_fn = _SCIPY[fn][1](special)
@@ -260,18 +320,22 @@ def _torch_tensor_impls(fn: str) -> list[Impl]:
 def _cupy_impls(fn: str) -> list[Impl]:
     import cupy
 
-    impls = [
-        Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
-        Impl("xpit batch(out=)", "xpit", lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)),
-        Impl("cupy textbook", "peer", lambda x, o: lambda: _textbook(cupy, fn)(x)),
-    ]
+    call = _calls(fn)
+    impls = [Impl("xpit", "xpit", lambda x, o: call(getattr(xpit, fn), x))]
+    if fn != "logdiffexp":
+        impls.append(Impl("xpit batch(out=)", "xpit",
+                          lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)))
+    impls.append(Impl("cupy textbook", "peer", lambda x, o: call(_textbook(cupy, fn), x)))
+    if fn in LOG_SPACE:
+        name, careful = _careful(cupy, fn)
+        impls.append(Impl(f"cupy {name}", "peer", lambda x, o: call(careful, x)))
     if fn in ("sigmoid", "sigmoid_grad"):
         from cupyx.scipy import special
 
         peer = (special.expit if fn == "sigmoid" else
                 lambda x: special.expit(x) * special.expit(-x))
         impls.append(Impl("cupyx expit", "peer", lambda x, o: lambda: peer(x)))
-    if peer_status("torch") is None:
+    if fn not in LOG_SPACE and peer_status("torch") is None:
         import torch
 
         if torch.cuda.is_available():
@@ -347,14 +411,15 @@ def run_timings(backends: Sequence[str] = ("numpy",), functions: Sequence[str] =
     cases = [(b, f, d, n) for b in backends for d in dtypes
              for n in usable_sizes(sizes, d, b) for f in _case_functions(b, functions)]
     if "numpy" in backends and 1 in sizes:  # a call on a Python float
-        cases = [("numpy", f, PYTHON_FLOAT, 1) for f in functions] + cases
+        cases = [("numpy", f, PYTHON_FLOAT, 1) for f in functions
+                 if f != "logdiffexp"] + cases
     rows: list[Timing] = []
     bar = _bar(progress, len(cases))
     rng = np.random.default_rng(0)
     for backend, fn, dtype, n in cases:
         if bar is not None:
             bar.set_description(f"{backend} {fn} {dtype} {n:.0e}")
-        x = (rng.standard_normal(n) * 5).astype(dtype)
+        x = domain(fn.removesuffix(FWD_BWD), (rng.standard_normal(n) * 5).astype(dtype))
         out = np.empty_like(x)
         if dtype == PYTHON_FLOAT:
             x, out = float(x[0]), None
@@ -385,6 +450,7 @@ def _case_functions(backend: str, functions: Sequence[str]) -> list[str]:
     """The function column of a backend's cases: on tensors, also forward plus backward."""
     if backend != "torch":
         return list(functions)
+    functions = [f for f in functions if f in _TORCH_FORWARD]  # with a PyTorch counterpart
     return [*functions, *(f + FWD_BWD for f in functions if f in BACKWARD)]
 
 
@@ -407,8 +473,13 @@ def run_accuracy(functions: Sequence[str] = FUNCTIONS, dtypes: Sequence[str] = D
 
     rows = []
     for fn in functions:
+        if fn == "logdiffexp":  # two arguments: tests/test_accuracy.py measures it
+            continue
         for dtype in dtypes:
-            x = ref.real_line_sample(np.dtype(dtype), n, seed=1)
+            if fn in LOG_SPACE:
+                x = domain(fn, ref.log_probability_sample(np.dtype(dtype), n, seed=1))
+            else:
+                x = ref.real_line_sample(np.dtype(dtype), n, seed=1)
             hi, lo = ref.reference(fn, x)
             out = np.empty_like(x)
             for impl in _numpy_impls(fn):

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "forward+backward; cupy: CuPy arrays. Default: each one usable here")
     speed = bench.add_mutually_exclusive_group()
     speed.add_argument("--quick", action="store_true",
-                       help="sizes 1e3, 1e5, 1e7; under a minute (the default)")
+                       help="sizes 1e3, 1e5, 1e7; a few minutes (the default)")
     speed.add_argument("--full", action="store_true", help="sizes 1e3 to 1e8, more repeats")
     bench.add_argument("--sizes", type=_sizes, help="comma-separated sizes, e.g. 1e3,1e6,1e8 "
                        "(capped by free memory)")

@@ -96,7 +96,10 @@ def logexpm1(xp: Any, y: Array) -> Array:
     ``log1p(2 expm1(y - ln 2))`` up to 2 ln 2 (``e^y - 2``, exact near the zero at ln 2:
     ``y - _LN2_HI`` is exact there), ``y + log1p(-exp(-y))`` above (never overflows)."""
     low = xp.log(xp.expm1(y))
-    mid = xp.log1p(2.0 * xp.expm1((y - _LN2_HI) - _LN2_LO))
+    # expm1(r - lo) = expm1(r) - lo e^r to far below an ULP (lo = 2.3e-17); written with
+    # expm1 between the two constants, which XLA would otherwise fold into one
+    r = y - _LN2_HI
+    mid = xp.log1p(2.0 * (xp.expm1(r) - _LN2_LO * xp.exp(r)))
     high = y + xp.log1p(-xp.exp(-y))
     return xp.where(y < 0.5 * _LN2, low, xp.where(y <= 2.0 * _LN2, mid, high))
 
