@@ -21,10 +21,12 @@ import xpit
 from xpit._backends import cupy as cupy_backend
 
 pytestmark = pytest.mark.gpu
-FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit", "sigmoid_backward"]
+FUNCTIONS = ["sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "logit", "sigmoid_backward",
+             "log1mexp", "logexpm1", "logitexp"]
 # The backward passes of the PyTorch operators are kernels too (not in xpit.ufuncs).
 BINARY = ["sigmoid_backward", "bce_with_logits", "sigmoid_vjp", "log_sigmoid_vjp",
-          "softplus_vjp", "logit_vjp", "bce_with_logits_grad"]
+          "softplus_vjp", "logit_vjp", "bce_with_logits_grad", "logdiffexp", "log1mexp_vjp",
+          "logitexp_vjp"]
 TERNARY = ["bce_with_logits_pos", "bce_with_logits_pos_grad"]  # (logits, targets, pos_weight)
 DTYPES = ["float16", "float32", "float64"]
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -57,6 +59,8 @@ def _inputs(name, dtype, seed=5):
     with np.errstate(all="ignore"):
         if name in ("logit", "sigmoid_backward"):
             usual = rng.uniform(0, 1, 100_000)
+        elif name in ("log1mexp", "logexpm1", "logitexp"):  # x <= 0 (logexpm1: y >= 0)
+            usual = np.exp(rng.uniform(-745, 7, 100_000)) * (1 if name == "logexpm1" else -1)
         else:
             usual = np.concatenate([rng.normal(0, 10, 90_000), rng.uniform(-750, 750, 10_000)])
         return np.concatenate([usual.astype(dtype), np.array(_SPECIAL).astype(dtype),
