@@ -251,7 +251,12 @@ def _binary(func: str, names: tuple[str, str], kernel: Callable[..., Array], fir
         compiled_name, inputs = compiled_name + "_pos", [a, b, pos_weight]
     module = numpy_backend.compiled()[0]
     if route.name == "numpy" and module is not None:
-        y = getattr(module, compiled_name)(*inputs, dtype=out)
+        if all(tuple(v.shape) == tuple(a.shape) for v in inputs):  # chunked and threaded
+            y = np.empty(a.shape, out)
+            numpy_backend.compute(compiled_name, a, y, others=tuple(inputs[1:]),
+                                  workers=usable_cores())
+        else:  # a weight broadcast against the logits: the ufunc broadcasts
+            y = getattr(module, compiled_name)(*inputs, dtype=out)
     elif takes_fused(route, out):
         y = fused(route, compiled_name, inputs, out)
     else:  # the weights are moved and cast with the two arrays
