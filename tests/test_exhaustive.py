@@ -126,4 +126,6 @@ def test_every_float32_input(name):
     print(f"\n{name} float32, all {total} inputs of its domain: {same / total:.7%} equal to "
           f"the float64 result rounded once; {len(candidates)} near a rounding boundary "
           f"(checked with mpmath); {correct:.7%} correctly rounded ({wrong_away + wrong_near} not)")
-    assert correct >= MIN_CORRECTLY_ROUNDED, (name, correct)
+    # The log-space members' float32 is the float64 function rounded once: its only misses
+    # can be the near-boundary results, all of which mpmath found rounded right.
+    assert correct >= (1.0 if name in HALF else MIN_CORRECTLY_ROUNDED), (name, correct)

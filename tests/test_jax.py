@@ -362,3 +362,14 @@ def test_logdiffexp_gradients_and_broadcasting():
     np.testing.assert_allclose(np.asarray(y), xpit.logdiffexp(np.asarray(a), np.asarray(b)),
                                rtol=4e-15)  # the array-API reference: a few ULP
     assert xpit.logdiffexp(jnp.asarray(-jnp.inf), jnp.asarray(-jnp.inf)) == -jnp.inf
+
+
+def test_log_space_derivatives_at_the_end_of_the_domain():
+    """As on PyTorch: the signs of the limits from inside the domain at +-0 and a == b."""
+    for zero in (0.0, -0.0):
+        assert float(jax.grad(xpit.log1mexp)(zero)) == -math.inf
+        assert float(jax.grad(xpit.logitexp)(zero)) == math.inf
+        assert float(jax.grad(xpit.logexpm1)(zero)) == math.inf
+    assert math.isnan(float(jax.grad(xpit.log1mexp)(1.0)))
+    ga, gb = jax.grad(xpit.logdiffexp, argnums=(0, 1))(1.0, 1.0)
+    assert (float(ga), float(gb)) == (math.inf, -math.inf)

@@ -453,9 +453,10 @@ def test_logdiffexp_gradients():
     gradgradcheck where finite differences can resolve the second derivatives)."""
     for d in DIFFERENCES:
         for a0 in (0.0, 3.0, -2.0):
-            if (a0 + d) - a0 != d:  # b - a must be d itself (not for -1e-300 beside 3)
+            if a0 + d == a0:  # -1e-300 and -1e-10 beside 3 round back to 3: b == a
+                assert abs(d) < 1e-9
                 continue
-            a, b = _f64([a0]), _f64([a0 + d])
+            a, b = _f64([a0]), _f64([a0 + d])  # b - a: d, or d rounded to a0's spacing
             eps = min(1e-6, abs(d) / 1e3)
             assert torch.autograd.gradcheck(xpit.logdiffexp, (a, b), eps=eps), (a0, d)
             if abs(d) >= 1e-10:
@@ -484,3 +485,19 @@ def test_logdiffexp_broadcasts_like_torch_and_matches_numpy():
     assert hasattr(torch.ops.xpit, "logdiffexp")
     with pytest.raises(ValueError, match=r"xpit\.logdiffexp: 'a' has shape"):
         xpit.logdiffexp(torch.zeros(3), torch.zeros(2))
+
+
+def test_log_space_derivatives_at_the_end_of_the_domain():
+    """At x = +-0 (and a == b): log1mexp' = -inf, logitexp' = inf, logexpm1'(+-0) = inf, the
+    signs of the limits from inside the domain; NaN outside it."""
+    x = _f64([0.0, -0.0, 1.0])
+    (g,) = torch.autograd.grad(xpit.log1mexp(x).sum(), x)
+    assert g[:2].tolist() == [-math.inf, -math.inf] and math.isnan(g[2])
+    (g,) = torch.autograd.grad(xpit.logitexp(x).sum(), x)
+    assert g[:2].tolist() == [math.inf, math.inf] and math.isnan(g[2])
+    y = _f64([0.0, -0.0, -1.0])
+    (g,) = torch.autograd.grad(xpit.logexpm1(y).sum(), y)
+    assert g[:2].tolist() == [math.inf, math.inf] and math.isnan(g[2])
+    a, b = _f64([1.0]), _f64([1.0])
+    ga, gb = torch.autograd.grad(xpit.logdiffexp(a, b), (a, b))
+    assert (ga.item(), gb.item()) == (math.inf, -math.inf)

@@ -144,8 +144,14 @@ def _logit_jvp(primals: tuple, tangents: tuple) -> tuple:
 # custom_jvp functions whose derivative is their product, (E / w)' = (1 / w)' = E / w^2, so
 # derivatives of any order are products, never differences: JAX's own rule for expm1
 # (expm1(x) + 1) loses every digit of e^-30, and 1 / expm1(-x)^2 overflows below -355.
-_exp_over_w = jax.custom_jvp(jax.jit(lambda x: jnp.exp(x) / -jnp.expm1(x)))
-_one_over_w = jax.custom_jvp(jax.jit(lambda x: 1.0 / -jnp.expm1(x)))
+def _w(x: Any) -> Any:
+    """1 - e^x as 0 - expm1(x): +0.0 at x = +-0 (so the slopes are -inf and inf there, as the
+    C kernels give); NaN above 0, outside the domain."""
+    return jnp.where(x > 0, jnp.nan, 0.0 - jnp.expm1(x))
+
+
+_exp_over_w = jax.custom_jvp(jax.jit(lambda x: jnp.exp(x) / _w(x)))
+_one_over_w = jax.custom_jvp(jax.jit(lambda x: 1.0 / _w(x)))
 
 
 def _ratios_jvp(f: Any) -> Callable[[tuple, tuple], tuple]:

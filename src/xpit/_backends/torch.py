@@ -185,8 +185,10 @@ _REFERENCE = {
     "log_sigmoid_vjp": lambda xp, x, g: g * reference.sigmoid(xp, -x),
     "softplus_vjp": lambda xp, x, g: g * reference.sigmoid(xp, x),
     "logit_vjp": lambda xp, p, g: xp.where((p >= 0) & (p <= 1), g / p / (1.0 - p), xp.nan),
-    "log1mexp_vjp": lambda xp, x, g: g * -(xp.exp(x) / -xp.expm1(x)),
-    "logitexp_vjp": lambda xp, x, g: g / -xp.expm1(x),
+    # 1 - e^x as 0 - expm1(x): +0.0 at x = +-0, as in the C kernels; NaN above 0
+    "log1mexp_vjp": lambda xp, x, g: xp.where(x > 0, xp.nan,
+                                              g * -(xp.exp(x) / (0.0 - xp.expm1(x)))),
+    "logitexp_vjp": lambda xp, x, g: xp.where(x > 0, xp.nan, g / (0.0 - xp.expm1(x))),
 }
 
 

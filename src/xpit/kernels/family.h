@@ -13,7 +13,8 @@
  * Rounding to an integer is the 0x1.8p52 trick; there is no branch (only selects `c ? a : b`
  * on computed values), no table, no global, so gcc -O3 -fno-trapping-math vectorises loops.
  *
- * Design (float64). e = exp(-|x|) is all the family needs of exp, so it never overflows:
+ * Design (float64). e = exp(-|x|) is all the family needs of exp, so it never overflows (the
+ * log-space members, at the end, take exp of y <= 1 with their own expm1 polynomial):
  *  - reduction: k = round(y / ln 2), r = y - k ln 2 with ln 2 in two parts; r = rh + rl is
  *    rounded and its rounding error rc kept, |r| <= 0.347;
  *  - exp(r) = 1 + r + r^2 Q(r), Q of degree 9, with 1 + r split exactly (Fast2Sum), so e comes
@@ -28,11 +29,12 @@
  *    like the quotient above, and 2 atanh(s) = 2s + s^3 P(s^2), P of degree 6;
  *  - logit(p) = log(p / (1 - p)) with 1 - p as a double-double: no cancellation near 1/2.
  * Float32 is computed in double with shorter polynomials (exp degree 7, atanh degree 9) to a
- * relative error below 2^-33 and rounded once, so it is within 1 ULP and almost always
- * correctly rounded (sigmoid: 99.99926% of all 2^32 inputs). There is no float-lane fast path
- * with a fallback: each float32 function is one double computation rounded once, so the CPU
- * loops (every ISA variant) and the GPU kernels, which call these same functions once per
- * element, give the same bits by construction.
+ * relative error below 2^-33 (the log-space members: their float64 function) and rounded
+ * once, so it is within 1 ULP and almost always correctly rounded (sigmoid: 99.99926% of all
+ * 2^32 inputs). There is no float-lane fast path with a fallback: each float32 function is
+ * one double computation rounded once, so the CPU loops (every ISA variant) and the GPU
+ * kernels, which call these same functions once per element, give the same bits by
+ * construction.
  *
  * Coefficients: weighted minimax (Remez exchange in mpmath at 60 digits) for the relative error
  * of exp on |r| <= 1.002 ln(2)/2 (weight r^2 / e^r on Q) and of 2 atanh on
@@ -90,7 +92,7 @@ XPIT_FUNC xpit__ex xpit__exp_reduce(double y)
     xpit__ex e;
     double yc = (y < -746.0) ? -746.0 : y;  /* NaN stays NaN */
     double t = yc * XPIT__LOG2E + XPIT__MAGIC;
-    double kd = t - XPIT__MAGIC;            /* k, in [-1077, 4] */
+    double kd = t - XPIT__MAGIC;            /* k, in [-1076, 4] */
     double rh = fma(-kd, XPIT__LN2HI, yc);  /* exact */
     e.hi = fma(-kd, XPIT__LN2LO, rh);
     e.lo = fma(-kd, XPIT__LN2LO, rh - e.hi); /* rh - r is exact */
