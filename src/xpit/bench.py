@@ -203,16 +203,24 @@ def _calls(fn: str) -> Callable[[Callable[..., Any], Any], Runner]:
     return pair
 
 
-def _numpy_impls(fn: str) -> list[Impl]:
+def _xpit_and_formulas(fn: str, np_: Any, lib: str) -> list[Impl]:
+    """xpit (one-shot, and into ``out`` where batch takes the function), the textbook formula
+    and, for the log-space members, the careful one, in the namespace ``np_`` named ``lib``."""
     call = _calls(fn)
     impls = [Impl("xpit", "xpit", lambda x, o: call(getattr(xpit, fn), x))]
     if fn != "logdiffexp":
         impls.append(Impl("xpit batch(out=)", "xpit",
                           lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)))
-    impls.append(Impl("numpy textbook", "peer", lambda x, o: call(_textbook(np, fn), x)))
+    impls.append(Impl(f"{lib} textbook", "peer", lambda x, o: call(_textbook(np_, fn), x)))
     if fn in LOG_SPACE:
-        name, careful = _careful(np, fn)
-        impls.append(Impl(f"numpy {name}", "peer", lambda x, o: call(careful, x)))
+        name, careful = _careful(np_, fn)
+        impls.append(Impl(f"{lib} {name}", "peer", lambda x, o: call(careful, x)))
+    return impls
+
+
+def _numpy_impls(fn: str) -> list[Impl]:
+    call = _calls(fn)
+    impls = _xpit_and_formulas(fn, np, "numpy")
     if fn == "sigmoid":
         impls.append(Impl("numpy clipped", "peer",
                           lambda x, o: lambda: 1 / (1 + np.exp(-np.clip(x, -500, 500)))))
@@ -320,15 +328,7 @@ def _torch_tensor_impls(fn: str) -> list[Impl]:
 def _cupy_impls(fn: str) -> list[Impl]:
     import cupy
 
-    call = _calls(fn)
-    impls = [Impl("xpit", "xpit", lambda x, o: call(getattr(xpit, fn), x))]
-    if fn != "logdiffexp":
-        impls.append(Impl("xpit batch(out=)", "xpit",
-                          lambda x, o: lambda: xpit.batch.apply(fn, x, out=o)))
-    impls.append(Impl("cupy textbook", "peer", lambda x, o: call(_textbook(cupy, fn), x)))
-    if fn in LOG_SPACE:
-        name, careful = _careful(cupy, fn)
-        impls.append(Impl(f"cupy {name}", "peer", lambda x, o: call(careful, x)))
+    impls = _xpit_and_formulas(fn, cupy, "cupy")
     if fn in ("sigmoid", "sigmoid_grad"):
         from cupyx.scipy import special
 
