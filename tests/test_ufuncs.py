@@ -307,8 +307,6 @@ def test_float32_rounded_once(name: str) -> None:
     with np.errstate(all="ignore"):  # signalling NaNs raise "invalid" in the casts
         got, once = f(x), f(x.astype(np.float64)).astype(np.float32)
     assert ulp_distance(got, once).max() <= 1
-    if name in NEGATIVE + POSITIVE:  # the float64 function rounded once, by construction
-        assert equal_or_both_nan(got, once)
     zero = once == 0  # and a zero has the sign of the float64 result's (log_sigmoid's tail)
     np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(once[zero]))
 

@@ -615,13 +615,95 @@ XPIT_FUNC double xpit_logitexp_vjp(double x, double g)      /* g logitexp'(x) */
 XPIT_FUNC float xpit_log1mexp_vjpf(float x, float g) { return (float)xpit_log1mexp_vjp(x, g); }
 XPIT_FUNC float xpit_logitexp_vjpf(float x, float g) { return (float)xpit_logitexp_vjp(x, g); }
 
-/* The log-space members in float32: the float64 functions, rounded once (within 1 ULP,
-   correctly rounded but where the exact value is within about 2^-52 relative of a float
-   midpoint). */
-XPIT_FUNC float xpit_log1mexpf(float x) { return (float)xpit_log1mexp(x); }
-XPIT_FUNC float xpit_logexpm1f(float y) { return (float)xpit_logexpm1(y); }
-XPIT_FUNC float xpit_logitexpf(float x) { return (float)xpit_logitexp(x); }
-XPIT_FUNC float xpit_logdiffexpf(float a, float b) { return (float)xpit_logdiffexp(a, b); }
+/* The log-space members in float32: the same decomposition in plain double, to a relative
+   error of about 2^-42, rounded once. e^y = 2^k (1 + em1) with em1 = expm1(r) = r + r^2 Q(r),
+   Q of degree 7 (least squares on Chebyshev nodes, relative to expm1: 2^-43.4); 2 atanh(s) =
+   2s + s^3 P(s^2), P of degree 4 (2^-44.7); w = +-(e^z - 1) exact in relative terms where
+   k = 0 (+-em1), at least 0.29 elsewhere; near w = 1 the log takes n = w - 1 directly
+   (-e^z, or 2 em1 = e^y - 2 where k = 1). x is clamped at -110, past float's last nonzero
+   result (e^-103.97 rounds to 0 in float). */
+XPIT_FUNC double xpit__expm1f_parts(double y, double *s)     /* expm1(r), and 2^k in *s */
+{
+    double yc = y < -110.0 ? -110.0 : y;   /* NaN stays NaN */
+    double t = yc * XPIT__LOG2E + XPIT__MAGIC;
+    double kd = t - XPIT__MAGIC;           /* k, in [-159, 1] */
+    double r = fma(-kd, XPIT__LN2LO, fma(-kd, XPIT__LN2HI, yc));  /* r = y where k = 0 */
+    double q = 0x1.71fcebc909a36p-19;
+    q = fma(q, r, 0x1.a15af91ee229dp-16);
+    q = fma(q, r, 0x1.a01a69caf09d4p-13);
+    q = fma(q, r, 0x1.6c164d8d34651p-10);
+    q = fma(q, r, 0x1.111110e75b592p-7);
+    q = fma(q, r, 0x1.555555744757cp-5);
+    q = fma(q, r, 0x1.5555555564b7ap-3);
+    q = fma(q, r, 0x1.fffffffff7177p-2);
+    *s = xpit__f64((xpit__u64(t) + (1023ULL - XPIT__MAGIC_BITS)) << 52);
+    return fma(r * r, q, r);
+}
+
+/* log(w) for w in (0, 4) (normal), with n = w - 1 used where w is in [1/sqrt 2, sqrt 2). */
+XPIT_FUNC double xpit__logf_near1(double w, double n)
+{
+    unsigned long long u = xpit__u64(w);
+    unsigned long long jb = (u + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
+    double m = xpit__f64(u - (jb << 52) + 0x3ff0000000000000ULL);  /* w 2^-j, exact */
+    double kd = xpit__f64(XPIT__MAGIC_BITS + jb) - XPIT__MAGIC - 1023.0;
+    double num = jb == 1023ULL ? n : m - 1.0;
+    double sv = num / (num + 2.0), z = sv * sv;
+    double P = 0x1.91b9f86fe2e8dp-3;
+    P = fma(P, z, 0x1.c62030ccdc7aep-3);
+    P = fma(P, z, 0x1.249431998d12ep-2);
+    P = fma(P, z, 0x1.99999660d59cfp-2);
+    P = fma(P, z, 0x1.5555555638451p-1);
+    return fma(kd, XPIT__LN2HI, fma(z * sv, P, 2.0 * sv));
+}
+
+/* log(sg (e^z - 1)): sg = -1 for z <= 0, sg = +1 for 0 <= z <= 1 (as xpit__log_abs_expm1) */
+XPIT_FUNC double xpit__log_abs_expm1f(double z, double sg)
+{
+    double s, em1 = xpit__expm1f_parts(z, &s);
+    double e = s + s * em1;
+    double w = s == 1.0 ? sg * em1 : sg * (e - 1.0);
+    double n = sg < 0.0 ? -e : 2.0 * em1;  /* sg = +1: used only where k = 1 */
+    return xpit__logf_near1(w, n);
+}
+
+XPIT_FUNC float xpit_log1mexpf(float x)
+{
+    double r = xpit__log_abs_expm1f(x, -1.0);
+    r = x == 0.0f ? -XPIT__INF : r;
+    r = x > 0.0f ? XPIT__NAN : r;
+    return x != x ? x : (float)r;
+}
+
+XPIT_FUNC float xpit_logexpm1f(float y)
+{
+    double yd = y;
+    int big = yd > 1.0;
+    double r = (big ? yd : 0.0) + xpit__log_abs_expm1f(big ? -yd : yd, big ? -1.0 : 1.0);
+    r = yd > 0x1p60 ? yd : r;              /* inf stays inf */
+    r = y == 0.0f ? -XPIT__INF : r;
+    r = y < 0.0f ? XPIT__NAN : r;
+    return y != y ? y : (float)r;
+}
+
+XPIT_FUNC float xpit_logitexpf(float x)
+{
+    float r = -xpit_logexpm1f(-x);
+    r = x > 0.0f ? (float)XPIT__NAN : r;
+    return x != x ? x : r;
+}
+
+/* logdiffexp in float32: a + log(1 - e^(b - a)) in double, b - a exact for float a and b
+   (or, where it is not, far below any effect); special values as in float64. */
+XPIT_FUNC float xpit_logdiffexpf(float a, float b)
+{
+    double ad = a, bd = b, d = bd - ad;
+    double r = ad + xpit__log_abs_expm1f(d, -1.0);
+    r = d == -XPIT__INF ? ad : r;
+    r = a == b ? (ad == XPIT__INF ? XPIT__NAN : -XPIT__INF) : r;
+    r = a < b ? XPIT__NAN : r;
+    return (a != a) | (b != b) ? a + b : (float)r;
+}
 
 /* ---- the backward passes: g f'(x) in one pass (PyTorch's and JAX's gradients) ----
    Each is exactly the product of two operations, the derivative rounded to the type first:
