@@ -29,7 +29,7 @@
  *    like the quotient above, and 2 atanh(s) = 2s + s^3 P(s^2), P of degree 6;
  *  - logit(p) = log(p / (1 - p)) with 1 - p as a double-double: no cancellation near 1/2.
  * Float32 is computed in double with shorter polynomials (exp degree 7, atanh degree 9) to a
- * relative error below 2^-33 (the log-space members: their float64 function) and rounded
+ * relative error below 2^-33 (the log-space members: about 2^-42, see there) and rounded
  * once, so it is within 1 ULP and almost always correctly rounded (sigmoid: 99.99926% of all
  * 2^32 inputs). There is no float-lane fast path with a fallback: each float32 function is
  * one double computation rounded once, so the CPU loops (every ISA variant) and the GPU
