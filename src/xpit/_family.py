@@ -600,19 +600,8 @@ def logexpm1(y: Array, /, *, backend: str | None = None) -> Array:
 def logitexp(x: Array, /, *, backend: str | None = None) -> Array:
     """``logit(exp(x)) = log(exp(x) / (1 - exp(x)))`` for x <= 0: the logit of a log-probability.
 
-    Parameters
-    ----------
-    x : array_like
-        Log-probabilities, ``x <= 0``: any array-API array, NumPy array, sequence or
-        real number.
-    backend : {'numpy', 'cupy', 'auto'} or None
-        Backend for host data in this call; see :func:`xpit.use_backend`.
-
-    Returns
-    -------
-    array
-        Same library, device and shape as ``x``: inf at 0, -inf at -inf, NaN above 0
-        and for NaN.
+    Parameters and return as for :func:`log1mexp`, with inf at 0, -inf at -inf, NaN above 0
+    and for NaN.
 
     Notes
     -----

@@ -356,6 +356,16 @@ XPIT_FUNC double xpit_logit(double p)
 
 typedef struct { double hi, lo, slope; } xpit__dds;  /* hi + lo, and a derivative */
 
+/* w = 2^j m with m in [1/sqrt 2, sqrt 2), for a positive normal w: returns j + 1023 (w's
+   biased exponent, plus 1 where its mantissa is >= sqrt 2) and m in *m, exactly. */
+XPIT_FUNC unsigned long long xpit__split_log(double w, double *m)
+{
+    unsigned long long u = xpit__u64(w);
+    unsigned long long jb = (u + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
+    *m = xpit__f64(u - (jb << 52) + 0x3ff0000000000000ULL);
+    return jb;
+}
+
 /* log(w) for w = wh + wl > 0 (a double-double with |wl| well below wh; subnormal wh too) as
    hi + lo, relative error about 2^-57, through w = 2^j m, m in [1/sqrt 2, sqrt 2) and
    log w = j ln 2 + 2 atanh((m - 1) / (m + 1)), m - 1 exact (Sterbenz). Where j = 0, the
@@ -365,10 +375,8 @@ XPIT_FUNC xpit__dd xpit__log_dd(double wh, double wl, double nh, double nl)
 {
     int sub = wh < 0x1p-1000;
     double sc = sub ? 0x1p200 : 1.0;
-    unsigned long long u = xpit__u64(wh * sc);
-    /* j + 1023: w's biased exponent, plus 1 where its mantissa is >= sqrt 2 */
-    unsigned long long jb = (u + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
-    double mh = xpit__f64(u - (jb << 52) + 0x3ff0000000000000ULL);  /* w 2^-j, exact */
+    double mh;
+    unsigned long long jb = xpit__split_log(wh * sc, &mh);
     double ml = (wl * sc) * xpit__f64((2046ULL - jb) << 52);
     double kd = xpit__f64(XPIT__MAGIC_BITS + jb) - XPIT__MAGIC - (sub ? 1223.0 : 1023.0);
     int one = (jb == 1023ULL) & !sub;
@@ -643,9 +651,8 @@ XPIT_FUNC double xpit__expm1f_parts(double y, double *s)     /* expm1(r), and 2^
 /* log(w) for w in (0, 4) (normal), with n = w - 1 used where w is in [1/sqrt 2, sqrt 2). */
 XPIT_FUNC double xpit__logf_near1(double w, double n)
 {
-    unsigned long long u = xpit__u64(w);
-    unsigned long long jb = (u + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
-    double m = xpit__f64(u - (jb << 52) + 0x3ff0000000000000ULL);  /* w 2^-j, exact */
+    double m;
+    unsigned long long jb = xpit__split_log(w, &m);
     double kd = xpit__f64(XPIT__MAGIC_BITS + jb) - XPIT__MAGIC - 1023.0;
     double num = jb == 1023ULL ? n : m - 1.0;
     double sv = num / (num + 2.0), z = sv * sv;
