@@ -390,15 +390,21 @@ def _time(runners: list[Runner], repeats: int, sync: Callable[[], None]) -> list
 
 def _rows(backend: str, fn: str, dtype: str, n: int, impls: list[Impl], seconds: list[float]
           ) -> list[Timing]:
-    # Read the input, write the output; forward + backward also reads the input and the
-    # incoming gradient and writes the input's gradient.
-    moved = (5 if fn.endswith(FWD_BWD) else 2) * n * np.dtype(dtype).itemsize
+    # Read the input (logdiffexp: both), write the output; forward + backward also reads the
+    # input and the incoming gradient and writes the input's gradient.
+    arrays = 5 if fn.endswith(FWD_BWD) else 1 + (2 if fn == "logdiffexp" else 1)
+    itemsize = np.dtype(dtype).itemsize
+
+    def moved(impl: Impl) -> int:  # np.exp and the copy read one array, write one
+        return (2 if impl.kind in ("floor", "limit") else arrays) * n * itemsize
+
     by_name = dict(zip((i.name for i in impls), seconds, strict=True))
     copy = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "limit"), None)
     peers = [s for i, s in zip(impls, seconds, strict=True) if i.kind == "peer"]
     torch_s = next((s for name, s in by_name.items() if name.startswith("torch")), None)
     exp_s = next((s for i, s in zip(impls, seconds, strict=True) if i.kind == "floor"), None)
-    return [Timing(backend, fn, dtype, n, impl.name, impl.kind, s, s / n * 1e9, moved / s / 1e9,
+    return [Timing(backend, fn, dtype, n, impl.name, impl.kind, s, s / n * 1e9,
+                   moved(impl) / s / 1e9,
                    s / copy if copy else None, s / min(peers) if peers else None,
                    s / torch_s if torch_s else None, s / exp_s if exp_s else None)
             for impl, s in zip(impls, seconds, strict=True)]
@@ -572,6 +578,21 @@ def format_accuracy(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# The lines every panel has keep one colour across the figure; the peers of one function
+# take the rest in turn.
+_OTHER_COLOURS = ("C3", "C4", "C6", "C8", "C9", "C5")
+
+
+def _colour(impl: str, kind: str) -> str | None:
+    if impl == "xpit":
+        return "C0"
+    if impl == "xpit batch(out=)":
+        return "C1"
+    if impl.endswith("textbook"):
+        return "C2"
+    return {"floor": "C7", "limit": "black"}.get(kind)
+
+
 def plot(rows: Sequence[Timing], path: str) -> None:
     """Throughput against size, one line per implementation, one panel per case."""
     try:
@@ -588,12 +609,15 @@ def plot(rows: Sequence[Timing], path: str) -> None:
     nrows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(8.5 * cols, 3.6 * nrows), squeeze=False)
     for ax, (backend, fn, dtype) in zip(axes.flat, panels, strict=False):
-        for impl in dict.fromkeys(r.impl for r in rows
-                                  if (r.backend, r.function, r.dtype) == (backend, fn, dtype)):
+        kinds = {r.impl: r.kind for r in rows
+                 if (r.backend, r.function, r.dtype) == (backend, fn, dtype)}
+        others = iter(_OTHER_COLOURS)
+        for impl, kind in kinds.items():
             pts = [(r.size, r.gb_per_s) for r in rows if (r.backend, r.function, r.dtype,
                                                          r.impl) == (backend, fn, dtype, impl)]
-            style = "--" if impl.startswith("copy") else "-"
-            ax.plot(*zip(*pts, strict=True), style, marker="o", label=impl)
+            style = "--" if kind == "limit" else "-"
+            ax.plot(*zip(*pts, strict=True), style, marker="o", label=impl,
+                    color=_colour(impl, kind) or next(others))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{fn}, {dtype} ({backend})")
