@@ -28,7 +28,7 @@ class BuildExt(build_ext):
         msvc = self.compiler.compiler_type == "msvc"
         for ext in self.extensions:
             ext.extra_compile_args = MSVC_FLAGS if msvc else UNIX_FLAGS
-            ext.libraries = [] if msvc else ["m"]  # fma(), fenv
+            ext.libraries = [] if msvc else ["m", "pthread"]  # fma(), fenv; the thread pool
         super().build_extensions()
 
 

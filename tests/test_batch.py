@@ -500,8 +500,33 @@ def test_numpy_pool_threads_run_the_chunks(monkeypatch):
 
     monkeypatch.setattr(numpy_backend, "chunk_kernel", spy_on)
     x = np.linspace(-5, 5, 1 << 16)
-    assert_equal(batch.apply("sigmoid", x, chunk_size=1024, workers=2), xpit.sigmoid(x))
-    assert seen == {"MainThread", "xpit-worker"}
+    counted = []  # with a progress callback, Python's pool takes the chunks
+    assert_equal(numpy_backend_apply(x, workers=2, advance=counted.append), xpit.sigmoid(x))
+    assert seen == {"MainThread", "xpit-worker"} and sum(counted) == x.size
+
+
+def numpy_backend_apply(x, **options):
+    out = np.empty_like(x)
+    numpy_backend.compute("sigmoid", x, out, chunk_size=1024, **options)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_the_extension_threads_run_the_chunks():
+    """Without a progress callback the chunks go to the extension's own threads (named
+    xpit-helper), kept between calls; the bits are those of one call."""
+    from pathlib import Path
+
+    def helpers():
+        names = (p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm"))
+        return sum(name == "xpit-helper" for name in names)
+
+    x = np.linspace(-5, 5, 1 << 16)
+    assert_equal(batch.apply("sigmoid", x, chunk_size=1024, workers=3), xpit.sigmoid(x))
+    assert helpers() >= 2
+    started = helpers()
+    assert_equal(numpy_backend_apply(x, workers=2), xpit.sigmoid(x))
+    assert helpers() == started  # no new threads
 
 
 @pytest.mark.parametrize("func", FUNCTIONS)

@@ -414,6 +414,46 @@ def test_large_tensors_threaded_and_ordinary():
         t.resize_(2 * t.numel())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_training_paths_give_the_bits_of_the_fused_kernels(dtype):
+    """While autograd records, sigmoid's forward also writes sigmoid_grad(x) (one kernel, one
+    exp) and its backward is one product: the bits of the fused ``sigmoid_vjp``, contiguous
+    or not. A reduced loss is one node (``_ReducedBCE``): the bits of the elementwise loss
+    then ``mean``/``sum``, forward and backward, a one-element ``pos_weight`` included."""
+    from xpit.kernels import _ufuncs
+
+    gen = torch.Generator().manual_seed(11)
+    x = (torch.randn(3 << 16, generator=gen, dtype=dtype) * 30).requires_grad_(True)
+    g = torch.randn(3 << 16, generator=gen, dtype=dtype)
+    for leaf in (x, x.detach().reshape(3, -1).t().requires_grad_(True)):  # and strided
+        y = xpit.sigmoid(leaf)
+        assert type(y.grad_fn).__name__ == "Xpit_sigmoidBackward"
+        grad = g.reshape(leaf.shape)
+        y.backward(grad)
+        xn, gn = leaf.detach().numpy(), grad.numpy()
+        assert torch.equal(y.detach(), torch.from_numpy(_ufuncs.sigmoid(xn)))
+        assert torch.equal(leaf.grad, torch.from_numpy(_ufuncs.sigmoid_vjp(xn, gn)))
+    z = (torch.randn(1024, 1, generator=gen, dtype=dtype) * 20).requires_grad_(True)
+    t = (torch.rand(1024, 1, generator=gen) < 0.3).to(dtype)
+    for pos_weight in (None, torch.tensor([4.0], dtype=dtype), torch.tensor(0.5, dtype=dtype)):
+        for reduction in ("mean", "sum"):
+            loss = xpit.binary_cross_entropy_with_logits(z, t, pos_weight=pos_weight,
+                                                         reduction=reduction)
+            assert type(loss.grad_fn).__name__ == "_ReducedBCEBackward"
+            (got,) = torch.autograd.grad(loss, z)
+            each = xpit.binary_cross_entropy_with_logits(z, t, pos_weight=pos_weight,
+                                                         reduction="none")
+            two_nodes = each.mean() if reduction == "mean" else each.sum()
+            (want,) = torch.autograd.grad(two_nodes, z)
+            assert torch.equal(loss, two_nodes) and torch.equal(got, want)
+    p = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)  # its gradient, its shape
+    z64, t64 = z.detach().double().requires_grad_(True), t.double().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: xpit.binary_cross_entropy_with_logits(a, b, pos_weight=c), (z64, t64, p))
+    assert torch.autograd.gradgradcheck(
+        lambda a, b, c: xpit.binary_cross_entropy_with_logits(a, b, pos_weight=c), (z64, t64, p))
+
+
 def test_custom_ops_are_registered():
     for name in [*UNARY, "sigmoid_backward", "bce_with_logits", *VJP]:
         assert hasattr(torch.ops.xpit, name)

@@ -8,6 +8,7 @@ floating-point warnings and release the GIL. Skipped when the extension was not 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -559,3 +560,114 @@ def test_gil_released() -> None:
     middles = [(t0 + (t1 - t0) / 4, t1 - (t1 - t0) / 4) for t0, t1 in calls]
     busy = sum(bool(np.any((tick > lo) & (tick < hi))) for lo, hi in middles)
     assert busy >= len(calls) // 2, f"the main thread ran inside only {busy} of {len(calls)} calls"
+
+
+# --- the two-result loop and the entry for raw memory (PyTorch's CPU path) --------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_with_grad(dtype: type, cpu_path: Callable[[str], None]) -> None:
+    """``(sigmoid(x), sigmoid_grad(x))`` in one loop (float32: one shared exp): the bits of the
+    two ufuncs on every CPU path, any strides, no floating-point warnings."""
+    f = _ufuncs.sigmoid_with_grad
+    assert (f.nin, f.nout) == (1, 2) and f.types == ["e->ee", "f->ff", "d->dd"]
+    x = inputs("sigmoid", dtype, n=10**5)
+    for path in _ufuncs._available_paths():
+        cpu_path(path)
+        with np.errstate(all="raise"):
+            s, d = f(x)
+            s2, d2 = f(x[::-3])
+        assert equal_or_both_nan(s, ufuncs.sigmoid(x))
+        assert equal_or_both_nan(d, ufuncs.sigmoid_grad(x))
+        assert equal_or_both_nan(s2, s[::-3]) and equal_or_both_nan(d2, d[::-3])
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BINARY + [*VJP, "logit_vjp", *PRIVATE,
+                                  "sigmoid_with_grad"])
+def test_contiguous_entry(name: str, dtype: type) -> None:
+    """``_contiguous`` (raw memory, chunks over the extension's threads) gives the ufunc's
+    bits for every loop, chunk length and thread count, a scalar input read as one element."""
+    f = getattr(_ufuncs, name)
+    n = 10**4 + 3
+    if f.nin == 1:
+        args = (inputs(name, dtype, n=n)[:n].copy(),)
+    else:
+        args = pairs("bce_with_logits" if name.startswith("bce") else name, dtype, n=2 * n)
+        args = tuple(a[:n].copy() for a in args) + ((args[1][:n].copy(),) if f.nin == 3 else ())
+    n = args[0].size
+    want = quiet(f, *args)
+    want = want if isinstance(want, tuple) else (want,)
+    code = np.dtype(dtype).char
+    for chunk, threads in [(n, 1), (1000, 1), (1000, 2), (999, 3), (64, 8)]:
+        outs = tuple(np.full(n, 7, dtype) for _ in want)
+        _ufuncs._contiguous(name, code, n, chunk, threads, 0,
+                            *map(_address, args), *map(_address, outs))
+        for got, expected in zip(outs, want, strict=True):
+            assert equal_or_both_nan(got, expected), (chunk, threads)
+    if f.nin > 1:  # the last input as one element, repeated
+        scalar = args[-1][:1].copy()
+        expected = quiet(f, *args[:-1], scalar)
+        out = np.empty(n, dtype)
+        _ufuncs._contiguous(name, code, n, 1000, 2, 1 << (f.nin - 1),
+                            *map(_address, args[:-1]), _address(scalar), _address(out))
+        assert equal_or_both_nan(out, expected)
+
+
+def test_contiguous_entry_checks_its_arguments() -> None:
+    x = np.zeros(4)
+    a = _address(x)
+    cases = [
+        (("sigmoid", "d", 4, 4, 1, 0), TypeError, "_contiguous"),  # no address at all
+        (("nope", "d", 4, 4, 1, 0, a, a), ValueError, "no loop 'nope'"),
+        (("sigmoid", "q", 4, 4, 1, 0, a, a), ValueError, "for typecode 'q'"),
+        (("sigmoid", "d", 4, 4, 1, 0, a), ValueError, "sigmoid takes 2 addresses"),
+        (("sigmoid", "d", 4, 4, 1, 0, a, a, a), ValueError, "sigmoid takes 2 addresses"),
+        (("sigmoid", "d", -1, 4, 1, 0, a, a), ValueError, "n >= 0"),
+        (("sigmoid", "d", 4, 0, 1, 0, a, a), ValueError, "chunk >= 1"),
+        (("sigmoid", "d", 4, 4, 0, 0, a, a), ValueError, "threads >= 1"),
+        (("sigmoid", "d", 4, 4, 1, 2, a, a), ValueError, "scalars among its inputs"),
+        (("sigmoid", "d", 4, 4, 1, 0, 0, a), ValueError, "a null address"),
+    ]
+    for args, error, message in cases:
+        with pytest.raises(error, match=message):
+            _ufuncs._contiguous(*args)
+    _ufuncs._contiguous("sigmoid", "d", 0, 4, 2, 0, a, a)  # nothing to do, nothing touched
+    assert not x.any()
+
+
+_FORK_CHECK = """
+import os, sys
+import numpy as np
+from xpit.kernels import _ufuncs
+
+x = np.linspace(-30.0, 30.0, 10**5)
+want = _ufuncs.sigmoid(x)
+
+def threaded():
+    out = np.empty_like(x)
+    addresses = [a.__array_interface__["data"][0] for a in (x, out)]
+    _ufuncs._contiguous("sigmoid", "d", x.size, 1000, 2, 0, *addresses)
+    return np.array_equal(out, want)
+
+assert threaded()  # the parent's helper threads exist now
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if threaded() else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_contiguous_entry_after_fork() -> None:
+    """A forked child (a DataLoader worker ...) has none of its parent's helper threads and
+    fresh locks: its threaded calls give the parent's bits, within the timeout. In a process
+    of its own: this one holds JAX's and PyTorch's threads, which fork does not suit."""
+    done = subprocess.run([sys.executable, "-c", _FORK_CHECK], timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

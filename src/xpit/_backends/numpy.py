@@ -87,11 +87,14 @@ def _reference_chunk(name: str) -> Callable[[np.ndarray, np.ndarray], None]:
 
 def chunk_kernel(name: str) -> Callable[..., None]:
     """``kernel(*inputs, out)`` writing ``name(*inputs)`` into ``out`` (any layout, out in the
-    result dtype). ``sigmoid_backward`` with one input is its local derivative (grad 1)."""
+    result dtype). ``sigmoid_backward`` with one input is its local derivative (grad 1).
+    A kernel of two results (``sigmoid_with_grad``, compiled only) takes ``(x, out1, out2)``."""
     module = compiled()[0]
     if module is None:
         return _reference_chunk(name)
     ufunc = getattr(module, name)
+    if ufunc.nout == 2:
+        return lambda x, out1, out2: ufunc(x, out=(out1, out2))
     if ufunc.nin > 1:  # sigmoid_backward(s) is sigmoid_backward(s, 1), the same bits
         def several(x: np.ndarray, *rest: np.ndarray) -> None:
             *others, out = rest
@@ -157,22 +160,41 @@ def _chunks(arrays: tuple[np.ndarray, ...], length: int
             lambda sl: tuple(a[sl] for a in arrays))
 
 
+def _in_raw_memory(name: str, arrays: tuple[np.ndarray, ...], length: int, workers: int) -> bool:
+    """Run the chunks in the extension's own threads (``_ufuncs._contiguous``: a chunk reaches
+    a thread in microseconds, where Python's pool takes tens) when every array is contiguous
+    memory of one dtype in one layout; False (nothing done) otherwise."""
+    module, dtype = compiled()[0], arrays[0].dtype
+    if module is None or dtype.char not in "efd" or _flat_views(arrays) is None or any(
+            a.dtype != dtype for a in arrays):
+        return False
+    ufunc = getattr(module, name)
+    if ufunc.nin + ufunc.nout != len(arrays):  # sigmoid_backward(s) without its gradient
+        return False
+    module._contiguous(name, dtype.char, arrays[0].size, length, workers, 0,
+                       *[a.__array_interface__["data"][0] for a in arrays])
+    return True
+
+
 def compute(name: str, x: np.ndarray, out: np.ndarray, *, others: tuple[np.ndarray, ...] = (),
-            chunk_size: int | None = None, workers: int = 1,
-            advance: Callable[[int], object] | None = None) -> None:
+            second_out: np.ndarray | None = None, chunk_size: int | None = None,
+            workers: int = 1, advance: Callable[[int], object] | None = None) -> None:
     """Write ``name(x, *others)`` into ``out``, in chunks, on ``workers`` threads.
 
     The arrays have one shape. ``advance(n)`` is called after each chunk with its number
     of elements. ``out`` may be an input itself; it must not overlap one otherwise.
+    ``second_out`` takes the second result of a kernel that has two.
     """
     if x.size == 0:
         return
     kernel = chunk_kernel(name)
-    arrays = (x, *others, out)
+    arrays = (x, *others, out) + (() if second_out is None else (second_out,))
     itemsize = max(a.itemsize for a in arrays)
     length = cpu_chunk_length(x.size, itemsize, chunk_size, workers)
     if x.size <= length and advance is None:  # one chunk, here and now, without threads
         kernel(*arrays)
+        return
+    if advance is None and _in_raw_memory(name, arrays, length, workers):
         return
     slices, cut = _chunks(arrays, length)
 

@@ -40,11 +40,12 @@ import sys
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad as _forward_ad_state
 
 from xpit import _registry
 from xpit._backends import cupy as cupy_backend
 from xpit._backends import numpy as numpy_backend
-from xpit._chunks import usable_cores
+from xpit._chunks import cpu_chunk_length, usable_cores
 from xpit.kernels import reference
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -152,6 +153,35 @@ def _on_cuda(name: str, tensors: tuple[Tensor, ...], work: torch.dtype) -> Tenso
     return out
 
 
+_TYPECODE = {torch.float16: "e", torch.float32: "f", torch.float64: "d"}
+
+
+def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
+    """For the extension's entry for raw memory: a bit set for each tensor that is one
+    element expanded (all strides 0: a scalar weight broadcast against the logits), or
+    None unless every tensor is that or contiguous, of ``dtype``, its values as they are."""
+    mask = 0
+    for j, t in enumerate(tensors):
+        if t.dtype != dtype or t.is_neg():
+            return None
+        if not t.is_contiguous():
+            if any(t.stride()):
+                return None
+            mask |= 1 << j
+    return mask
+
+
+def _contiguous(module, name: str, dtype: torch.dtype, scalars: int, *tensors: Tensor) -> None:
+    """Kernel ``name`` on CPU tensors of one dtype and shape (inputs, then outputs), each
+    contiguous or, where its bit in ``scalars`` is set, one element expanded, through the
+    extension's entry for raw memory: no NumPy view, and the chunks split over the
+    extension's own threads (see ``_ufuncs._contiguous``)."""
+    n, workers = tensors[-1].numel(), usable_cores()
+    chunk = cpu_chunk_length(n, tensors[-1].element_size(), None, workers)
+    module._contiguous(name, _TYPECODE[dtype], n, chunk, workers, scalars,
+                       *[t.data_ptr() for t in tensors])
+
+
 def _compute(name: str, *tensors: Tensor) -> Tensor:
     """``name`` of the compiled family on tensors of one shape, device and dtype."""
     x = tensors[0]
@@ -159,11 +189,14 @@ def _compute(name: str, *tensors: Tensor) -> Tensor:
     work = torch.float32 if dtype == torch.bfloat16 else dtype
     if x.numel() == 0:
         return torch.empty_like(x)
-    if x.is_cpu and numpy_backend.compiled()[0] is not None:
+    if x.is_cpu and (module := numpy_backend.compiled()[0]) is not None:
         out = _empty_cpu(x, work)
-        arrays = [_host(t) for t in tensors]
-        numpy_backend.compute(name, arrays[0], _host(out, writable=True),
-                              others=tuple(arrays[1:]), workers=usable_cores())
+        if dtype in _TYPECODE and (scalars := _scalars(tensors, dtype)) is not None:
+            _contiguous(module, name, dtype, scalars, *tensors, out)
+        else:
+            arrays = [_host(t) for t in tensors]
+            numpy_backend.compute(name, arrays[0], _host(out, writable=True),
+                                  others=tuple(arrays[1:]), workers=usable_cores())
     elif x.is_cuda and _cupy_usable():
         out = _on_cuda(name, tensors, work)
     else:
@@ -346,9 +379,7 @@ def _recorded() -> bool:
 
 
 def _forward_ad() -> bool:
-    from torch.autograd import forward_ad
-
-    return forward_ad._current_level >= 0
+    return _forward_ad_state._current_level >= 0
 
 
 # Tensors whose type changes nothing in dispatch (a Parameter is a plain tensor with a flag);
@@ -356,23 +387,27 @@ def _forward_ad() -> bool:
 _PLAIN = frozenset((Tensor, torch.nn.Parameter))
 
 
-def _untracked(tensors: tuple[Tensor, ...]) -> bool:
-    """Nothing needs to see this call: no autograd, no transform, no tracing, plain tensors."""
-    return not (torch.compiler.is_compiling() or _transforms_active() or _recorded()
-                or _forward_ad() or any(type(t) not in _PLAIN for t in tensors)
-                or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+def _path(tensors: tuple[Tensor, ...]) -> dict | None:
+    """How a call on ``tensors`` must run: ``OPS`` (the operators: traced, or FakeTensor,
+    FunctionalTensor ...), ``TRANSFORMABLE`` (the Functions for ``torch.func`` and forward
+    AD), ``FUNCTIONS`` (the classic Functions: autograd records), or None (nothing needs to
+    see the call: the kernel alone)."""
+    if (torch.compiler.is_compiling() or _recorded()
+            or any(type(t) not in _PLAIN for t in tensors)):
+        return OPS
+    if _transforms_active() or _forward_ad():
+        return TRANSFORMABLE
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return FUNCTIONS
+    return None
 
 
 def call(name: str, *tensors: Tensor) -> Tensor:
     """Kernel ``name`` on tensors of one shape, dtype and device, differentiable."""
-    if _untracked(tensors):
+    path = _path(tensors)
+    if path is None:
         return _compute(name, *tensors)
-    if (torch.compiler.is_compiling() or _recorded()
-            or any(type(t) not in _PLAIN for t in tensors)):
-        return OPS[name](*tensors)  # traced (FakeTensor, FunctionalTensor ...): the operator
-    if _transforms_active() or _forward_ad():
-        return TRANSFORMABLE[name].apply(*tensors)
-    return FUNCTIONS[name].apply(*tensors)
+    return path[name].apply(*tensors) if path is not OPS else OPS[name](*tensors)
 
 
 def _vmap_rule(apply):
@@ -546,11 +581,13 @@ def _save_inputs(ctx, inputs, output) -> None:
 
 
 class _Partial:
-    """What a backward function reads of ``ctx``, asking for the gradient of one input."""
+    """What a backward function reads of ``ctx``: the saved tensors, and which gradients to
+    compute (that of input ``index`` alone, or those flagged in ``needs``)."""
 
-    def __init__(self, saved: tuple[Tensor, ...], index: int) -> None:
+    def __init__(self, saved: tuple[Tensor, ...], index: int | None = None, *,
+                 needs: tuple[bool, ...] = ()) -> None:
         self.saved_tensors = saved
-        self.needs_input_grad = tuple(i == index for i in range(len(saved)))
+        self.needs_input_grad = needs or tuple(i == index for i in range(len(saved)))
 
 
 def _jvp(name: str):
@@ -598,9 +635,78 @@ def _functions(name: str) -> tuple[type, type]:
     return classic, transformable
 
 
+def _sigmoid_with_grad(x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(sigmoid(x), sigmoid_grad(x))`` by one kernel (one exp), for a float32 or float64 CPU
+    tensor; None for any other (their backward recomputes from x)."""
+    if not (x.is_cpu and x.dtype in (torch.float32, torch.float64) and x.numel()
+            and numpy_backend.compiled()[0] is not None):
+        return None
+    s, d = _empty_cpu(x, x.dtype), _empty_cpu(x, x.dtype)
+    if x.is_contiguous() and not x.is_neg():
+        _contiguous(numpy_backend.compiled()[0], "sigmoid_with_grad", x.dtype, 0, x, s, d)
+    else:
+        numpy_backend.compute("sigmoid_with_grad", _host(x), _host(s, writable=True),
+                              second_out=_host(d, writable=True), workers=usable_cores())
+    return s, d
+
+
+class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_sigmoidBackward
+    """The eager sigmoid while autograd records: on the CPU the forward also writes
+    ``sigmoid_grad(x)`` (it shares the exp), so the backward is ``grad * sigmoid_grad(x)``, one
+    multiplication, the bits of the fused ``sigmoid_vjp`` (float32 and float64 round the
+    product once either way). It keeps one more tensor of x's size until the backward, as
+    the price of not computing an exp twice. Under ``create_graph=True`` the backward is the
+    ``sigmoid_vjp`` kernel, differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x):
+        pair = _sigmoid_with_grad(x)
+        if pair is None:
+            ctx.save_for_backward(x, None)
+            return _compute("sigmoid", x)
+        ctx.save_for_backward(x, pair[1])
+        return pair[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, d = ctx.saved_tensors
+        if d is None or torch.is_grad_enabled():
+            return call("sigmoid_vjp", x, grad)
+        return grad * d
+
+
+class _ReducedBCE(torch.autograd.Function):
+    """A training step's loss: ``bce_with_logits[_pos]`` and its mean or sum as one node,
+    whose backward is the gradient kernel times one scalar. On a batch of 10^3 logits the
+    Python around the kernels costs more than they do, and this is the shortest path: as
+    fast as PyTorch's native loss. The bits of the two nodes (the elementwise loss, then
+    the reduction); the gradients of the targets and ``pos_weight``, and a backward under
+    ``create_graph=True``, are the elementwise loss's own (differentiable again)."""
+
+    @staticmethod
+    def forward(ctx, reduction, name, z, t, *pos_weight):
+        ctx.name, ctx.mean = name, reduction == "mean"
+        ctx.save_for_backward(z, t, *pos_weight)
+        loss = _compute(name, z, t, *pos_weight)
+        return loss.mean() if ctx.mean else loss.sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        saved = ctx.saved_tensors
+        z = saved[0]
+        scale = grad / z.numel() if ctx.mean else grad  # what mean's backward spreads
+        needs = ctx.needs_input_grad[2:]
+        if torch.is_grad_enabled() or any(needs[1:]):
+            partial = _Partial(saved, needs=needs)
+            return (None, None, *_BACKWARD[ctx.name](partial, scale.expand(z.shape)))
+        return (None, None, _compute(ctx.name + "_grad", *saved).mul_(scale),
+                *(None,) * (len(saved) - 1))
+
+
 FUNCTIONS, TRANSFORMABLE = {}, {}
 for _name in OPS:
     FUNCTIONS[_name], TRANSFORMABLE[_name] = _functions(_name)
+FUNCTIONS["sigmoid"] = Xpit_sigmoid
 for _name, _op in OPS.items():
     _op.register_autograd(_BACKWARD[_name], setup_context=_save_inputs)
     torch.library.register_vmap(_op, _vmap_rule(_op))
@@ -632,11 +738,18 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     reduction in torch (their gradients are torch's own: a product and a sum)."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    if pos_weight is None:
-        loss = call("bce_with_logits", z, t)
-    else:  # the expansion's backward sums pos_weight's gradient back to its shape
+    inputs = (z, t)
+    if pos_weight is not None:  # the expansion's backward sums its gradient back to its shape
         pos_weight = torch.as_tensor(pos_weight, dtype=z.dtype, device=z.device)
-        loss = call("bce_with_logits_pos", z, t, pos_weight.expand_as(z))
+        if pos_weight.numel() == 1:  # all strides 0: the kernels read it as one number
+            pos_weight = pos_weight.reshape(())
+        inputs += (pos_weight.expand(z.shape),)
+    name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
+    if weight is None and reduction != "none" and _path(inputs) is FUNCTIONS:
+        return _ReducedBCE.apply(reduction, name, *inputs)  # a training step's loss
+    loss = call(name, *inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
-    return reference.reduce_loss(torch, loss, reduction)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()  # sum / n; NaN when empty

@@ -175,6 +175,21 @@ XPIT_HALF2(logdiffexp, xpit_logdiffexp)
 XPIT_HALF2(log1mexp_vjp, xpit_log1mexp_vjp)
 XPIT_HALF2(logitexp_vjp, xpit_logitexp_vjp)
 
+/* sigmoid and sigmoid_grad together (one loop, two outputs); float32's pair is family.h's
+   (one shared exp), float16's and float64's are the two functions side by side. */
+typedef struct { double s, d; } xpit_pair_d;
+typedef struct { npy_uint16 s, d; } xpit_pair_e;
+XPIT_INLINE xpit_pair_d xpit_sigmoid_with_grad_d(double x)
+{
+    xpit_pair_d r = {xpit_sigmoid(x), xpit_sigmoid_grad(x)};
+    return r;
+}
+XPIT_INLINE xpit_pair_e xpit_sigmoid_with_grad_e(npy_uint16 x)
+{
+    xpit_pair_e r = {xpit_h1_sigmoid(x), xpit_h1_sigmoid_grad(x)};
+    return r;
+}
+
 /* --- the loops, once per CPU variant ----------------------------------------------------- */
 
 /* The ufuncs in order; each has three loops: float16, float32, float64. */
@@ -183,8 +198,9 @@ XPIT_HALF2(logitexp_vjp, xpit_logitexp_vjp)
     X(sigmoid_backward) X(bce_with_logits)                                       \
     X(sigmoid_vjp) X(log_sigmoid_vjp) X(softplus_vjp) X(logit_vjp)               \
     X(bce_with_logits_pos) X(bce_with_logits_grad) X(bce_with_logits_pos_grad)       \
-    X(log1mexp) X(logexpm1) X(logitexp) X(logdiffexp) X(log1mexp_vjp) X(logitexp_vjp)
-#define XPIT_NUFUNCS 20
+    X(log1mexp) X(logexpm1) X(logitexp) X(logdiffexp) X(log1mexp_vjp) X(logitexp_vjp)  \
+    X(sigmoid_with_grad)
+#define XPIT_NUFUNCS 21
 #define XPIT_NTYPES 3
 
 #define XPIT_VARIANT _baseline
@@ -295,6 +311,8 @@ static char xpit_types1[] = {NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_DOUBL
 static char xpit_types3[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT,
                              NPY_FLOAT, NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE,
                              NPY_DOUBLE};
+static char xpit_types1_2[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_FLOAT,
+                               NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 static char xpit_types2[] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT, NPY_FLOAT,
                              NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
 
@@ -661,25 +679,35 @@ static const char doc_log1mexp_vjp[] =
 static const char doc_logitexp_vjp[] =
     XPIT_LOG_VJP_DOC(logitexp, "1 / (1 - exp(x))", "-0.6931471805599453", "np.float64(2.0...)");
 
+static const char doc_sigmoid_with_grad[] =
+    "sigmoid_with_grad(x, /, out=(None, None), ...)\n\n"
+    "``(sigmoid(x), sigmoid_grad(x))`` in one pass, the bits of each: the forward of\n"
+    "sigmoid when its gradient will be needed (PyTorch's training path). Private.\n\n"
+    ">>> from xpit.kernels import _ufuncs\n"
+    ">>> _ufuncs.sigmoid_with_grad(0.0)\n"
+    "(np.float64(0.5), np.float64(0.25))\n";
+
 typedef struct {
     const char *name;
     const char *doc;
     int nin;
+    int nout;
 } xpit_ufunc_spec;
 
-#define XPIT_SPEC1(name) {#name, doc_##name, 1},
-#define XPIT_SPEC2(name) {#name, doc_##name, 2},
+#define XPIT_SPEC1(name) {#name, doc_##name, 1, 1},
+#define XPIT_SPEC2(name) {#name, doc_##name, 2, 1},
 static const xpit_ufunc_spec xpit_specs[XPIT_NUFUNCS] = {
     XPIT_SPEC1(sigmoid) XPIT_SPEC1(sigmoid_grad) XPIT_SPEC1(log_sigmoid)
     XPIT_SPEC1(softplus) XPIT_SPEC1(logit)
     XPIT_SPEC2(sigmoid_backward) XPIT_SPEC2(bce_with_logits)
     XPIT_SPEC2(sigmoid_vjp) XPIT_SPEC2(log_sigmoid_vjp) XPIT_SPEC2(softplus_vjp)
     XPIT_SPEC2(logit_vjp)
-    {"bce_with_logits_pos", doc_bce_with_logits_pos, 3},
-    {"bce_with_logits_grad", doc_bce_with_logits_grad, 2},
-    {"bce_with_logits_pos_grad", doc_bce_with_logits_pos_grad, 3},
+    {"bce_with_logits_pos", doc_bce_with_logits_pos, 3, 1},
+    {"bce_with_logits_grad", doc_bce_with_logits_grad, 2, 1},
+    {"bce_with_logits_pos_grad", doc_bce_with_logits_pos_grad, 3, 1},
     XPIT_SPEC1(log1mexp) XPIT_SPEC1(logexpm1) XPIT_SPEC1(logitexp) XPIT_SPEC2(logdiffexp)
     XPIT_SPEC2(log1mexp_vjp) XPIT_SPEC2(logitexp_vjp)
+    {"sigmoid_with_grad", doc_sigmoid_with_grad, 1, 2},
 };
 
 /* --- module-level functions: the CPU path ------------------------------------------------ */
@@ -758,10 +786,233 @@ static PyObject *xpit_set_path(PyObject *module, PyObject *arg)
     return NULL;
 }
 
+/* --- the contiguous entry: raw memory, split over a pool of threads ------------------------
+ *
+ * _contiguous(name, typecode, n, chunk, threads, scalars, *addresses) runs ufunc `name`'s
+ * loop for dtype `typecode` ('e', 'f' or 'd') over n elements of contiguous memory at the
+ * given addresses (inputs, then outputs; an input whose bit is set in the mask `scalars` is
+ * one element, repeated), in chunks of `chunk` elements taken by the calling
+ * thread and up to threads - 1 helper threads, without the GIL. It is what PyTorch's path
+ * calls for contiguous CPU tensors: no NumPy array is made (a view through the array
+ * interface costs about 10 microseconds), and a chunk reaches a helper thread in a few
+ * microseconds (Python's thread pool takes tens, as much as 10^5 elements of work). Private:
+ * the caller keeps the memory alive and of the right size.
+ *
+ * The helpers are POSIX threads started on first need and kept, with every signal blocked
+ * (signals go to Python's main thread); a forked child starts without them. One call
+ * uses the pool at a time; a second one meanwhile runs on its own thread only. */
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <signal.h>
+#define XPIT_POOL 1
+#else
+#define XPIT_POOL 0
+#endif
+#define XPIT_MAX_ARGS 4
+#define XPIT_MAX_HELPERS 63
+
+typedef struct {
+    npy_intp index;                  /* the loop's index in the active variant's table */
+    int nargs;
+    char *base[XPIT_MAX_ARGS];
+    npy_intp itemsize, n, chunk, nchunks;
+    unsigned long scalars;           /* bit j: argument j is one element, stride 0 */
+} xpit_job;
+
+static void xpit_run_chunk(const xpit_job *job, npy_intp k)
+{
+    npy_intp start = k * job->chunk;
+    npy_intp len = job->n - start < job->chunk ? job->n - start : job->chunk;
+    char *args[XPIT_MAX_ARGS];
+    npy_intp steps[XPIT_MAX_ARGS];
+    for (int j = 0; j < job->nargs; j++) {
+        steps[j] = (job->scalars >> j) & 1 ? 0 : job->itemsize;
+        args[j] = job->base[j] + start * steps[j];
+    }
+    xpit_dispatch(args, &len, steps, (void *)job->index);
+}
+
+#if XPIT_POOL
+static pthread_mutex_t xpit_pool_lock = PTHREAD_MUTEX_INITIALIZER;  /* all below */
+static pthread_cond_t xpit_pool_wake = PTHREAD_COND_INITIALIZER;    /* a new job */
+static pthread_cond_t xpit_pool_idle = PTHREAD_COND_INITIALIZER;    /* its last chunk done */
+static pthread_mutex_t xpit_pool_busy = PTHREAD_MUTEX_INITIALIZER;  /* held by the job's caller */
+static int xpit_pool_helpers;
+static unsigned long xpit_pool_generation;
+static const xpit_job *xpit_pool_job;
+static npy_intp xpit_pool_next, xpit_pool_pending;
+
+/* Take chunks of the current job until none is left; called with the lock held. */
+static void xpit_pool_work(void)
+{
+    while (xpit_pool_job != NULL && xpit_pool_next < xpit_pool_job->nchunks) {
+        const xpit_job *job = xpit_pool_job;
+        npy_intp k = xpit_pool_next++;
+        pthread_mutex_unlock(&xpit_pool_lock);
+        xpit_run_chunk(job, k);
+        pthread_mutex_lock(&xpit_pool_lock);
+        if (--xpit_pool_pending == 0) {
+            pthread_cond_signal(&xpit_pool_idle);
+        }
+    }
+}
+
+static void *xpit_helper(void *arg)
+{
+    unsigned long seen = (unsigned long)(size_t)arg;
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), "xpit-helper");  /* what top and /proc show */
+#elif defined(__APPLE__)
+    pthread_setname_np("xpit-helper");
+#endif
+    pthread_mutex_lock(&xpit_pool_lock);
+    for (;;) {
+        while (xpit_pool_generation == seen) {
+            pthread_cond_wait(&xpit_pool_wake, &xpit_pool_lock);
+        }
+        seen = xpit_pool_generation;
+        xpit_pool_work();
+    }
+    return NULL;
+}
+
+/* Start helpers up to `wanted` (called with the lock held); fewer if the OS refuses. */
+static void xpit_pool_grow(int wanted)
+{
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);  /* inherited by the new threads */
+    while (xpit_pool_helpers < wanted) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, xpit_helper,
+                           (void *)(size_t)xpit_pool_generation) != 0) {
+            break;
+        }
+        pthread_detach(thread);
+        xpit_pool_helpers++;
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+}
+
+static void xpit_pool_after_fork(void)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER, busy = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t wake = PTHREAD_COND_INITIALIZER, idle = PTHREAD_COND_INITIALIZER;
+    xpit_pool_lock = lock;
+    xpit_pool_busy = busy;
+    xpit_pool_wake = wake;
+    xpit_pool_idle = idle;
+    xpit_pool_helpers = 0;
+    xpit_pool_job = NULL;
+}
+#endif
+
+static void xpit_run_job(const xpit_job *job, int threads)
+{
+#if XPIT_POOL
+    int helpers = threads - 1;
+    if (helpers > job->nchunks - 1) {
+        helpers = (int)(job->nchunks - 1);
+    }
+    if (helpers > XPIT_MAX_HELPERS) {
+        helpers = XPIT_MAX_HELPERS;
+    }
+    if (helpers > 0 && pthread_mutex_trylock(&xpit_pool_busy) == 0) {
+        pthread_mutex_lock(&xpit_pool_lock);
+        xpit_pool_grow(helpers);
+        xpit_pool_job = job;
+        xpit_pool_next = 0;
+        xpit_pool_pending = job->nchunks;
+        xpit_pool_generation++;
+        pthread_cond_broadcast(&xpit_pool_wake);
+        xpit_pool_work();
+        while (xpit_pool_pending > 0) {
+            pthread_cond_wait(&xpit_pool_idle, &xpit_pool_lock);
+        }
+        xpit_pool_job = NULL;
+        pthread_mutex_unlock(&xpit_pool_lock);
+        pthread_mutex_unlock(&xpit_pool_busy);
+        return;
+    }
+#else
+    (void)threads;
+#endif
+    for (npy_intp k = 0; k < job->nchunks; k++) {
+        xpit_run_chunk(job, k);
+    }
+}
+
+static PyObject *xpit_contiguous(PyObject *Py_UNUSED(module), PyObject *const *args,
+                                 Py_ssize_t nargs)
+{
+    if (nargs < 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_contiguous(name, typecode, n, chunk, threads, scalars, *addresses)");
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(args[0]);
+    const char *code = PyUnicode_AsUTF8(args[1]);
+    if (name == NULL || code == NULL) {
+        return NULL;
+    }
+    int k = 0;
+    while (k < XPIT_NUFUNCS && strcmp(xpit_specs[k].name, name) != 0) {
+        k++;
+    }
+    int t = code[0] == 'e' ? 0 : code[0] == 'f' ? 1 : code[0] == 'd' ? 2 : -1;
+    if (k == XPIT_NUFUNCS || t < 0 || code[1] != '\0') {
+        PyErr_Format(PyExc_ValueError, "_contiguous: no loop %R for typecode %R",
+                     args[0], args[1]);
+        return NULL;
+    }
+    xpit_job job;
+    job.index = (npy_intp)(k * XPIT_NTYPES + t);
+    job.nargs = xpit_specs[k].nin + xpit_specs[k].nout;
+    job.itemsize = t == 0 ? 2 : t == 1 ? 4 : 8;
+    job.n = PyLong_AsSsize_t(args[2]);
+    job.chunk = PyLong_AsSsize_t(args[3]);
+    long threads = PyLong_AsLong(args[4]);
+    job.scalars = PyLong_AsUnsignedLong(args[5]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (nargs != 6 + job.nargs || job.n < 0 || job.chunk < 1 || threads < 1
+            || job.scalars >> xpit_specs[k].nin != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "_contiguous: %s takes %d addresses, n >= 0, chunk >= 1, threads >= 1 "
+                     "and scalars among its inputs",
+                     name, job.nargs);
+        return NULL;
+    }
+    for (int j = 0; j < job.nargs; j++) {
+        job.base[j] = (char *)PyLong_AsVoidPtr(args[6 + j]);
+        if (job.base[j] == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "_contiguous: a null address");
+            }
+            return NULL;
+        }
+    }
+    job.nchunks = (job.n + job.chunk - 1) / job.chunk;
+    if (job.n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        xpit_run_job(&job, threads > 64 ? 64 : (int)threads);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef xpit_methods[] = {
     {"_available_paths", xpit_available_paths, METH_NOARGS,
      "_available_paths()\n--\n\n"
      "The CPU paths compiled in and supported by this CPU, baseline first."},
+    {"_contiguous", (PyCFunction)(void (*)(void))xpit_contiguous, METH_FASTCALL,
+     "_contiguous(name, typecode, n, chunk, threads, scalars, *addresses)\n--\n\n"
+     "Run ufunc ``name``'s loop for ``typecode`` over ``n`` elements of contiguous memory\n"
+     "(inputs, then outputs, as integer addresses; inputs whose bit is set in ``scalars``\n"
+     "are one element, repeated) in chunks on up to ``threads`` threads.\n"
+     "Private: nothing checks the memory."},
     {"_get_path", xpit_get_path, METH_NOARGS,
      "_get_path()\n--\n\nThe name of the CPU path in use."},
     {"_set_path", xpit_set_path, METH_O,
@@ -806,8 +1057,9 @@ PyMODINIT_FUNC PyInit__ufuncs(void)
         const xpit_ufunc_spec *spec = &xpit_specs[k];
         PyObject *ufunc = PyUFunc_FromFuncAndData(
             &xpit_funcs[k * XPIT_NTYPES], &xpit_data[k * XPIT_NTYPES],
-            spec->nin == 1 ? xpit_types1 : spec->nin == 2 ? xpit_types2 : xpit_types3,
-            XPIT_NTYPES, spec->nin, 1,
+            spec->nout == 2 ? xpit_types1_2 : spec->nin == 1 ? xpit_types1
+                : spec->nin == 2 ? xpit_types2 : xpit_types3,
+            XPIT_NTYPES, spec->nin, spec->nout,
             PyUFunc_None, spec->name, spec->doc, 0);
         if (ufunc == NULL || PyModule_AddObject(module, spec->name, ufunc) < 0) {
             Py_XDECREF(ufunc);
@@ -816,6 +1068,9 @@ PyMODINIT_FUNC PyInit__ufuncs(void)
         }
     }
 
+#if XPIT_POOL
+    pthread_atfork(NULL, NULL, xpit_pool_after_fork);
+#endif
     const xpit_path *best = &xpit_paths[0];
     for (int i = 1; i < XPIT_NPATHS; i++) {
         if (xpit_paths[i].supported()) {

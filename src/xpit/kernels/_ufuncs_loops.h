@@ -92,6 +92,35 @@
         }                                                                        \
     }
 
+/* One input, two outputs: P(x) returns the pair (.s, .d). */
+#define XPIT_UNARY2_LOOP(name, T, P)                                        \
+    static void XPIT_V(name)(char **args, npy_intp const *dimensions,            \
+                             npy_intp const *steps, void *data)                  \
+    {                                                                            \
+        const npy_intp n = dimensions[0];                                        \
+        const npy_intp is = steps[0], os1 = steps[1], os2 = steps[2];            \
+        char *ip = args[0], *op1 = args[1], *op2 = args[2];                      \
+        (void)data;                                                              \
+        if (is == (npy_intp)sizeof(T) && os1 == (npy_intp)sizeof(T)             \
+                && os2 == (npy_intp)sizeof(T)) {                                 \
+            const T *x = (const T *)ip;                                          \
+            T *y1 = (T *)op1, *y2 = (T *)op2;                                    \
+            XPIT_SIMD                                                            \
+            for (npy_intp i = 0; i < n; i++) {                                   \
+                const __typeof__(P(x[i])) r = P(x[i]);                           \
+                y1[i] = r.s;                                                     \
+                y2[i] = r.d;                                                     \
+            }                                                                    \
+        }                                                                        \
+        else {                                                                   \
+            for (npy_intp i = 0; i < n; i++, ip += is, op1 += os1, op2 += os2) { \
+                const __typeof__(P(*(const T *)ip)) r = P(*(const T *)ip);       \
+                *(T *)op1 = r.s;                                                 \
+                *(T *)op2 = r.d;                                                 \
+            }                                                                    \
+        }                                                                        \
+    }
+
 /* The three loops (float16, float32, float64) of a function of one argument. */
 #define XPIT_UNARY_LOOPS(name, fd, ff)                                           \
     XPIT_UNARY_LOOP(loop_##name##_e, npy_uint16, xpit_h1_##name)                 \
@@ -129,6 +158,9 @@ XPIT_UNARY_LOOPS(logitexp, xpit_logitexp, xpit_logitexpf)
 XPIT_BINARY_LOOPS(logdiffexp, xpit_logdiffexp, xpit_logdiffexpf)
 XPIT_BINARY_LOOPS(log1mexp_vjp, xpit_log1mexp_vjp, xpit_log1mexp_vjpf)
 XPIT_BINARY_LOOPS(logitexp_vjp, xpit_logitexp_vjp, xpit_logitexp_vjpf)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_e, npy_uint16, xpit_sigmoid_with_grad_e)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_f, float, xpit_sigmoid_with_gradf)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_d, double, xpit_sigmoid_with_grad_d)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \
@@ -141,6 +173,7 @@ static PyUFuncGenericFunction const XPIT_V(xpit_loops)[] = {
 #undef XPIT_UNARY_LOOPS
 #undef XPIT_BINARY_LOOPS
 #undef XPIT_UNARY_LOOP
+#undef XPIT_UNARY2_LOOP
 #undef XPIT_BINARY_LOOP
 #undef XPIT_TERNARY_LOOP
 #undef XPIT_V

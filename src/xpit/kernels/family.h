@@ -558,6 +558,20 @@ XPIT_FUNC float xpit_sigmoid_gradf(float x)
     return x != x ? x : y;
 }
 
+/* Both of the above from one exp, each with its own bits: the forward of sigmoid when its
+   gradient will be needed (PyTorch's training path saves d for the backward pass). */
+typedef struct { float s, d; } xpit__f2;
+XPIT_FUNC xpit__f2 xpit_sigmoid_with_gradf(float x)
+{
+    xpit__dd e = xpit__split_expf_neg(x);
+    double d = e.hi + e.lo;
+    float s = (float)(e.hi / d), g = (float)((e.hi * e.lo) / (d * d));
+    xpit__f2 r;
+    r.s = x != x ? x : s;
+    r.d = x != x ? x : g;
+    return r;
+}
+
 XPIT_FUNC float xpit_softplusf(float x)
 {
     double xd = (double)x, a = xd < 0.0 ? -xd : xd;
