@@ -185,8 +185,9 @@ def _check_broadcast(func: str, weights: dict[str, Array], shape: tuple, against
     """Each weight broadcasts to ``shape`` (the first argument's), or a ValueError naming it."""
     for name, w in weights.items():
         wshape = tuple(getattr(w, "shape", ()))
-        fits = len(wshape) <= len(shape) and all(  # NumPy's rule, to the trailing dimensions
-            size in (1, target) for size, target in zip(wshape[::-1], shape[::-1]))
+        trailing = shape[len(shape) - len(wshape):]  # NumPy's rule, dimension by dimension
+        fits = len(wshape) <= len(shape) and all(
+            size in (1, target) for size, target in zip(wshape, trailing, strict=True))
         if not fits:
             raise ValueError(f"xpit.{func}: {name!r} has shape {wshape}, which does not "
                              f"broadcast to the shape {shape} of {against!r}")

@@ -404,10 +404,14 @@ def _path(tensors: tuple[Tensor, ...]) -> dict | None:
 
 def call(name: str, *tensors: Tensor) -> Tensor:
     """Kernel ``name`` on tensors of one shape, dtype and device, differentiable."""
-    path = _path(tensors)
+    return _run(_path(tensors), name, tensors)
+
+
+def _run(path: dict | None, name: str, tensors: tuple[Tensor, ...]) -> Tensor:
+    """Kernel ``name`` on ``tensors`` the way :func:`_path` said."""
     if path is None:
         return _compute(name, *tensors)
-    return path[name].apply(*tensors) if path is not OPS else OPS[name](*tensors)
+    return OPS[name](*tensors) if path is OPS else path[name].apply(*tensors)
 
 
 def _vmap_rule(apply):
@@ -745,9 +749,10 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
             pos_weight = pos_weight.reshape(())
         inputs += (pos_weight.expand(z.shape),)
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
-    if weight is None and reduction != "none" and _path(inputs) is FUNCTIONS:
+    path = _path(inputs)
+    if weight is None and reduction != "none" and path is FUNCTIONS:
         return _ReducedBCE.apply(reduction, name, *inputs)  # a training step's loss
-    loss = call(name, *inputs)
+    loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
     if reduction == "none":
