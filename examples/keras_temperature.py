@@ -1,9 +1,11 @@
-"""A Keras 3 classifier whose output is ``xpit.keras.Sigmoid(temperature)``, on JAX.
+"""A Keras 3 classifier with a temperature, on JAX
+===============================================
 
-A temperature above 1 softens the predicted probabilities (useful when a model is
-over-confident, as in knowledge distillation and calibration): the same logits, flatter
-probabilities. The model trains with xpit's sigmoid and its own gradient, then saves to a
-``.keras`` file and loads back with the same outputs.
+The model's output layer is ``xpit.keras.Sigmoid(temperature)``. A temperature above 1
+softens the predicted probabilities (useful when a model is over-confident, as in knowledge
+distillation and calibration): the same logits, flatter probabilities. The model trains
+with xpit's sigmoid and its own gradient, then saves to a ``.keras`` file and loads back
+with the same outputs::
 
     KERAS_BACKEND=jax python examples/keras_temperature.py
 """

@@ -1,9 +1,11 @@
-"""Binary logistic regression by gradient descent, written once against the array API.
+"""Logistic regression by gradient descent, on any array library
+=============================================================
 
-The loss is ``xpit.binary_cross_entropy_with_logits`` (stable for any logits),
-and its gradient with respect to the logits is ``sigmoid(z) - y``, computed
-with ``xpit.sigmoid``: no overflow warning even with a large learning rate.
-The same code runs on NumPy, CuPy, PyTorch or array-api-strict:
+Binary logistic regression, written once against the array API. The loss is
+``xpit.binary_cross_entropy_with_logits`` (stable for any logits), and its gradient with
+respect to the logits is ``sigmoid(z) - y``, computed with ``xpit.sigmoid``: no overflow
+warning even with a large learning rate. The same code runs on NumPy, CuPy, PyTorch or
+array-api-strict::
 
     python examples/logistic_regression.py                 # NumPy
     python examples/logistic_regression.py --library torch
@@ -67,7 +69,7 @@ def compare(xp: Any = np, device: Any = None, learning_rate: float = 0.5) -> dic
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--library", choices=("numpy", "torch", "cupy", "array_api_strict"),
                         default="numpy")
     parser.add_argument("--learning-rate", type=float, default=0.5)

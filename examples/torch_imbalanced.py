@@ -1,8 +1,10 @@
-"""A PyTorch classifier on an imbalanced data set: ``AdaptiveSigmoid`` and a weighted loss.
+"""A PyTorch classifier on imbalanced data
+=======================================
 
-One positive for every nine negatives. ``BCEWithLogitsLoss(pos_weight=9)`` weighs the
-rare positives as much as the negatives, so the model does not settle for "always
-negative"; a hidden layer with a learned sigmoid (slope and shift per unit) feeds it.
+``AdaptiveSigmoid`` and a weighted loss. One positive for every nine negatives:
+``BCEWithLogitsLoss(pos_weight=9)`` weighs the rare positives as much as the negatives, so
+the model does not settle for "always negative"; a hidden layer with a learned sigmoid
+(slope and shift per unit) feeds it::
 
     python examples/torch_imbalanced.py
 """
