@@ -140,7 +140,7 @@ def apply(func: str | Callable[..., Any], x: Any, *, chunk_size: int | None = No
 
 
 def batch_sigmoid(x: Any, **options: Any) -> Any:
-    """:func:`xpit.batch.apply` with ``"sigmoid"``: the same bits as :func:`xpit.sigmoid`, in bounded memory.
+    """:func:`~xpit.batch.apply` with ``"sigmoid"``: :func:`xpit.sigmoid`'s bits, in bounded memory.
 
     Parameters
     ----------
