@@ -1,15 +1,18 @@
-"""A Keras 3 classifier whose output is ``xpit.keras.Sigmoid(temperature)``, on JAX.
+"""A Keras 3 classifier with a temperature, on JAX
+===============================================
 
-A temperature above 1 softens the predicted probabilities (useful when a model is
-over-confident, as in knowledge distillation and calibration): the same logits, flatter
-probabilities. The model trains with xpit's sigmoid and its own gradient, then saves to a
-``.keras`` file and loads back with the same outputs.
+The model's output layer is ``xpit.keras.Sigmoid(temperature)``. A temperature above 1
+softens the predicted probabilities (useful when a model is over-confident, as in knowledge
+distillation and calibration): the same logits, flatter probabilities. The model trains
+with xpit's sigmoid and its own gradient, then saves to a ``.keras`` file and loads back
+with the same outputs::
 
-    KERAS_BACKEND=jax python examples/keras_temperature.py
+    KERAS_BACKEND=jax python examples/keras_temperature.py [--plot temperature.png]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 
@@ -53,8 +56,34 @@ def train(temperature: float = 2.0, epochs: int = 5, seed: int = 0) -> dict:
             "round_trip_equal": same}
 
 
-if __name__ == "__main__":
+def draw(path: str) -> None:
+    """``Sigmoid(temperature)`` of the same logits at three temperatures."""
+    import matplotlib.pyplot as plt
+
+    z = np.linspace(-8.0, 8.0, 401, dtype="float32")[:, None]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for temperature in (0.5, 1.0, 2.0):
+        p = np.asarray(Sigmoid(temperature=temperature)(z))
+        ax.plot(z[:, 0], p[:, 0], lw=2, label=f"Sigmoid(temperature={temperature:g})")
+    ax.set(xlabel="logit", ylabel="probability", title="The same logits, at three temperatures")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("--plot", metavar="PATH", help="also draw the temperatures' curves")
+    args = parser.parse_args(argv)
     result = train()
     print(f"loss per epoch {np.round(result['loss'], 3).tolist()}, accuracy "
           f"{result['accuracy']:.3f}, saved and loaded with equal outputs: "
           f"{result['round_trip_equal']}")
+    if args.plot:
+        draw(args.plot)
+
+
+if __name__ == "__main__":
+    main()

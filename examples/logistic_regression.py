@@ -1,12 +1,15 @@
-"""Binary logistic regression by gradient descent, written once against the array API.
+"""Logistic regression by gradient descent, on any array library
+=============================================================
 
-The loss is ``xpit.binary_cross_entropy_with_logits`` (stable for any logits),
-and its gradient with respect to the logits is ``sigmoid(z) - y``, computed
-with ``xpit.sigmoid``: no overflow warning even with a large learning rate.
-The same code runs on NumPy, CuPy, PyTorch or array-api-strict:
+Binary logistic regression, written once against the array API. The loss is
+``xpit.binary_cross_entropy_with_logits`` (stable for any logits), and its gradient with
+respect to the logits is ``sigmoid(z) - y``, computed with ``xpit.sigmoid``: no overflow
+warning even with a large learning rate. The same code runs on NumPy, CuPy, PyTorch or
+array-api-strict::
 
     python examples/logistic_regression.py                 # NumPy
     python examples/logistic_regression.py --library torch
+    python examples/logistic_regression.py --plot boundary.png
 """
 
 from __future__ import annotations
@@ -66,11 +69,39 @@ def compare(xp: Any = np, device: Any = None, learning_rate: float = 0.5) -> dic
             "loss": loss(Xa, ya, w, b)}
 
 
+def draw(path: str) -> None:
+    """The test points and the decision boundaries of xpit's fit and scikit-learn's."""
+    import matplotlib.pyplot as plt
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, X_test, y_train, y_test = data()
+    w, b = fit(X_train, y_train)
+    sk = LogisticRegression().fit(X_train, y_train)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for label, colour in ((0.0, "C0"), (1.0, "C3")):
+        points = X_test[y_test == label]
+        ax.scatter(points[:, 0], points[:, 1], s=14, color=colour, alpha=0.7,
+                   label=f"test points of class {label:.0f}")
+    xs = np.linspace(X_test[:, 0].min(), X_test[:, 0].max(), 2)
+    for (coef, intercept), name, style in (((w, b), "xpit, gradient descent", "-"),
+                                           ((sk.coef_[0], sk.intercept_[0]),
+                                            "scikit-learn LogisticRegression", "--")):
+        ax.plot(xs, -(coef[0] * xs + intercept) / coef[1], style, color="black", label=name)
+    ax.set(xlabel="feature 1", ylabel="feature 2", ylim=(X_test[:, 1].min() - 0.5,
+                                                         X_test[:, 1].max() + 0.5),
+           title="Decision boundaries: sigmoid(w . x + b) = 1/2")
+    ax.legend(fontsize="small", loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--library", choices=("numpy", "torch", "cupy", "array_api_strict"),
                         default="numpy")
     parser.add_argument("--learning-rate", type=float, default=0.5)
+    parser.add_argument("--plot", metavar="PATH", help="also draw the decision boundaries")
     args = parser.parse_args(argv)
     xp = np
     if args.library != "numpy":
@@ -81,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"xpit gradient descent on {args.library}: training loss {result['loss']:.4f}, "
           f"test accuracy {result['xpit']:.3f}")
     print(f"scikit-learn LogisticRegression: test accuracy {result['scikit-learn']:.3f}")
+    if args.plot:
+        draw(args.plot)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""One step of an LSTM cell, its three gates through ``xpit.sigmoid``, on any array library.
+"""One step of an LSTM cell, on any array library
+==============================================
 
-The gate layout and weight shapes are PyTorch's ``torch.nn.LSTMCell``: ``W_ih``
-is (4 * hidden, input), ``W_hh`` is (4 * hidden, hidden), rows in the order
-input gate, forget gate, candidate, output gate. With PyTorch installed, the
-script checks the step against ``torch.nn.LSTMCell`` with the same weights:
+The input, forget and output gates go through ``xpit.sigmoid``. The gate layout and weight
+shapes are PyTorch's ``torch.nn.LSTMCell``: ``W_ih`` is (4 * hidden, input), ``W_hh`` is
+(4 * hidden, hidden), rows in the order input gate, forget gate, candidate, output gate.
+With PyTorch installed, the script checks the step against ``torch.nn.LSTMCell`` with the
+same weights::
 
     python examples/lstm_cell.py
 """

@@ -1,12 +1,13 @@
-"""The vanishing gradient: how the gradient shrinks through a deep sigmoid network.
+"""The vanishing gradient through a deep sigmoid network
+=====================================================
 
-The sigmoid's derivative is at most 1/4, so with weights scaled to keep the
-signal's variance (Xavier/Glorot initialisation) each layer divides the
-gradient by four or more on the way back: after 30 layers almost nothing
-reaches the input. With larger weights (standard normal) the units saturate
-instead. The network is ``xpit.plot.gradient_norms``: forward with
-``xpit.sigmoid``, backward with ``xpit.sigmoid_backward`` from the stored
-forward outputs, on any array library.
+How the gradient shrinks on its way back through a deep sigmoid network. The sigmoid's
+derivative is at most 1/4, so with weights scaled to keep the signal's variance
+(Xavier/Glorot initialisation) each layer divides the gradient by four or more on the way
+back: after 30 layers almost nothing reaches the input. With larger weights (standard
+normal) the units saturate instead. The network is ``xpit.plot.gradient_norms``: forward
+with ``xpit.sigmoid``, backward with ``xpit.sigmoid_backward`` from the stored forward
+outputs, on any array library::
 
     python examples/vanishing_gradient.py --plot vanishing_gradient.png
 """
@@ -29,7 +30,7 @@ def table(xp: Any = np, device: Any = None, depth: int = 30, width: int = 128
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--plot", metavar="PATH", help="also draw the figure (matplotlib)")
     args = parser.parse_args(argv)

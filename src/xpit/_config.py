@@ -40,11 +40,35 @@ __all__ = [
 
 
 class BackendFallbackWarning(RuntimeWarning):
-    """A valid backend was selected but is not usable here; xpit computes with NumPy instead."""
+    """A valid backend was selected but is not usable here; xpit computes with NumPy instead.
+
+    Shown once per process, with the reason (CuPy missing, no CUDA device...). Select the
+    backend with ``strict=True`` to get a :class:`BackendUnavailableError` instead.
+
+    Examples
+    --------
+    >>> import xpit
+    >>> issubclass(xpit.BackendFallbackWarning, RuntimeWarning)
+    True
+    """
 
 
 class BackendUnavailableError(RuntimeError):
-    """A backend was selected with ``strict=True`` but is not usable here."""
+    """A backend was selected with ``strict=True`` but is not usable here.
+
+    The message says why, as the probe found it.
+
+    Examples
+    --------
+    >>> import xpit
+    >>> try:
+    ...     with xpit.use_backend("cupy", strict=True):
+    ...         y = xpit.sigmoid([0.0])                  # on the GPU, if one is usable
+    ... except xpit.BackendUnavailableError:
+    ...     y = xpit.sigmoid([0.0])                      # else NumPy, by choice
+    >>> y
+    array([0.5])
+    """
 
 
 @dataclass(frozen=True)
@@ -156,6 +180,19 @@ def use_backend(name: str, *, strict: bool = False) -> Iterator[None]:
 
     The choice is held in a :class:`contextvars.ContextVar`, so threads and
     asyncio tasks each see their own, and it is restored on exit, also on error.
+
+    Parameters
+    ----------
+    name : {'numpy', 'cupy', 'auto'} or a registered name
+        The backend for host data inside the block.
+    strict : bool
+        If True, an unusable backend raises :class:`BackendUnavailableError`
+        instead of falling back to NumPy with a :class:`BackendFallbackWarning`.
+
+    Yields
+    ------
+    None
+        The block runs with the choice in force.
 
     Examples
     --------

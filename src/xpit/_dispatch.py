@@ -27,7 +27,9 @@ _PY_SCALARS = (bool, int, float, complex)  # complex: for its dtype error
 class BackendInfo:
     """The backend that computes host data now, and why.
 
-    Attributes
+    A frozen record: :func:`get_backend` makes it, and its fields are read as attributes.
+
+    Parameters
     ----------
     name : str
         The backend that will compute host data (after any fallback).
@@ -40,6 +42,16 @@ class BackendInfo:
         Whether an unusable request raises instead of falling back.
     reason : str
         The probe's verdict on ``requested``: why it is usable, or why not.
+
+    Examples
+    --------
+    >>> import xpit
+    >>> with xpit.use_backend("numpy", strict=True):
+    ...     info = xpit.get_backend()
+    >>> info.name, info.source, info.strict, info.fell_back
+    ('numpy', 'use_backend()', True, False)
+    >>> info.reason
+    'NumPy ... on the CPU'
     """
 
     name: str
@@ -50,7 +62,14 @@ class BackendInfo:
 
     @property
     def fell_back(self) -> bool:
-        """True when the requested backend is not usable and NumPy computes instead."""
+        """True when the requested backend is not usable and NumPy computes instead.
+
+        Examples
+        --------
+        >>> import xpit
+        >>> xpit.get_backend().fell_back
+        False
+        """
         return self.requested not in (self.name, _config.AUTO)
 
 
@@ -94,6 +113,12 @@ def get_backend() -> BackendInfo:
     """The backend that computes host data now (after ``auto`` and any fallback), and why.
 
     Raises ``ValueError`` if ``XPIT_BACKEND`` holds an invalid name. Never warns.
+
+    Returns
+    -------
+    BackendInfo
+        The backend's name, the name requested, where the request came from, whether it
+        is strict, and the probe's reason.
 
     Examples
     --------

@@ -320,9 +320,24 @@ def sigmoid_grad(x: Array, /, *, backend: str | None = None) -> Array:
     """The derivative of the sigmoid, ``sigmoid(x) * (1 - sigmoid(x))``, from ``x``.
 
     Computed as ``exp(-|x|) / (1 + exp(-|x|))**2``, which keeps its relative
-    accuracy in the tails, where ``s * (1 - s)`` rounds to 0. Within 1.5 ULP in float64
-    and 1 in float32 on NumPy and CuPy, 4 ULP on other libraries.
-    Parameters and return as for :func:`sigmoid`.
+    accuracy in the tails, where ``s * (1 - s)`` rounds to 0.
+
+    Parameters
+    ----------
+    x : array_like
+        Input: any array-API array, NumPy array, sequence or real number.
+    backend : {'numpy', 'cupy', 'auto'} or None
+        Backend for host data in this call; see :func:`xpit.use_backend`.
+
+    Returns
+    -------
+    array
+        Same library, device and shape as ``x``, dtypes as for :func:`sigmoid`: values in
+        [0, 1/4], 1/4 at 0, 0 at -inf and inf, NaN for NaN.
+
+    Notes
+    -----
+    Within 1.5 ULP in float64 and 1 in float32 on NumPy and CuPy, 4 ULP on other libraries.
 
     Examples
     --------
@@ -384,9 +399,23 @@ def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
 def log_sigmoid(x: Array, /, *, backend: str | None = None) -> Array:
     """``log(sigmoid(x))``, also known as ``log_expit``; ``log_sigmoid(-1000) == -1000``.
 
-    Within 1 ULP on NumPy and CuPy, 2 (float64) and 3 (float32) on other libraries.
-    Parameters and return as for
-    :func:`sigmoid`.
+    Parameters
+    ----------
+    x : array_like
+        Input: any array-API array, NumPy array, sequence or real number.
+    backend : {'numpy', 'cupy', 'auto'} or None
+        Backend for host data in this call; see :func:`xpit.use_backend`.
+
+    Returns
+    -------
+    array
+        Same library, device and shape as ``x``, dtypes as for :func:`sigmoid`: values <= 0,
+        -inf at -inf, 0 at inf, NaN for NaN.
+
+    Notes
+    -----
+    Computed as ``min(x, 0) - log1p(exp(-|x|))``, so no ``exp`` overflows. Within 1 ULP
+    on NumPy and CuPy, 2 (float64) and 3 (float32) on other libraries.
 
     Examples
     --------
@@ -401,9 +430,23 @@ def log_sigmoid(x: Array, /, *, backend: str | None = None) -> Array:
 def softplus(x: Array, /, *, backend: str | None = None) -> Array:
     """``log(1 + exp(x))``, the smooth ReLU; ``softplus(1000) == 1000``, never ``inf``.
 
-    Within 1 ULP on NumPy and CuPy, 2 (float64) and 3 (float32) on other libraries.
-    Parameters and return as for
-    :func:`sigmoid`.
+    Parameters
+    ----------
+    x : array_like
+        Input: any array-API array, NumPy array, sequence or real number.
+    backend : {'numpy', 'cupy', 'auto'} or None
+        Backend for host data in this call; see :func:`xpit.use_backend`.
+
+    Returns
+    -------
+    array
+        Same library, device and shape as ``x``, dtypes as for :func:`sigmoid`: values >= 0,
+        0 at -inf, inf at inf, NaN for NaN.
+
+    Notes
+    -----
+    Computed as ``max(x, 0) + log1p(exp(-|x|))``, so no ``exp`` overflows. Within 1 ULP
+    on NumPy and CuPy, 2 (float64) and 3 (float32) on other libraries.
 
     Examples
     --------
@@ -418,10 +461,24 @@ def softplus(x: Array, /, *, backend: str | None = None) -> Array:
 def logit(p: Array, /, *, backend: str | None = None) -> Array:
     """The inverse of the sigmoid, ``log(p / (1 - p))``.
 
-    ``logit(0) = -inf``, ``logit(1) = inf``, NaN outside [0, 1]. Accurate near
-    1/2, where the textbook formula loses dozens of ULP: within 1 ULP on NumPy and
-    CuPy, 2 (float64) and 3 (float32) on other libraries. Parameters and return as
-    for :func:`sigmoid`.
+    Accurate near 1/2, where the textbook formula loses dozens of ULP.
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities: any array-API array, NumPy array, sequence or real number.
+    backend : {'numpy', 'cupy', 'auto'} or None
+        Backend for host data in this call; see :func:`xpit.use_backend`.
+
+    Returns
+    -------
+    array
+        Same library, device and shape as ``p``, dtypes as for :func:`sigmoid`:
+        ``logit(0) = -inf``, ``logit(1) = inf``, NaN outside [0, 1] and for NaN.
+
+    Notes
+    -----
+    Within 1 ULP on NumPy and CuPy, 2 (float64) and 3 (float32) on other libraries.
 
     Examples
     --------
@@ -599,8 +656,19 @@ def logexpm1(y: Array, /, *, backend: str | None = None) -> Array:
 def logitexp(x: Array, /, *, backend: str | None = None) -> Array:
     """``logit(exp(x)) = log(exp(x) / (1 - exp(x)))`` for x <= 0: the logit of a log-probability.
 
-    Parameters and return as for :func:`log1mexp`, with inf at 0, -inf at -inf, NaN above 0
-    and for NaN.
+    Parameters
+    ----------
+    x : array_like
+        Log-probabilities, ``x <= 0``: any array-API array, NumPy array, sequence or
+        real number.
+    backend : {'numpy', 'cupy', 'auto'} or None
+        Backend for host data in this call; see :func:`xpit.use_backend`.
+
+    Returns
+    -------
+    array
+        Same library, device and shape as ``x`` (dtypes as for :func:`sigmoid`): inf at 0,
+        -inf at -inf, NaN above 0 and for NaN.
 
     Notes
     -----

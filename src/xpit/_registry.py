@@ -46,6 +46,18 @@ class Backend:
         ``devices()`` returns the names of the devices this backend can use.
     accelerator : bool
         Whether ``backend='auto'`` should prefer this backend when it is usable.
+
+    Examples
+    --------
+    A backend that "sends" host data to NumPy itself, to show the fields:
+
+    >>> import numpy as np, xpit
+    >>> host = xpit.Backend(name="host-copy", array_types=(), namespace=lambda a: np,
+    ...                     probe=lambda: (True, "always"), to_device=np.asarray,
+    ...                     to_host=np.asarray, version=lambda: np.__version__)
+    >>> xpit.register_backend(host)
+    >>> xpit.sigmoid([0.0, 2.0], backend="host-copy")
+    array([0.5       , 0.88079708])
     """
 
     name: str
@@ -59,7 +71,27 @@ class Backend:
     accelerator: bool = False
 
     def owns(self, tp: type) -> bool:
-        """Whether ``tp`` is one of this backend's array types, without importing anything."""
+        """Whether ``tp`` is one of this backend's array types, without importing anything.
+
+        Parameters
+        ----------
+        tp : type
+            The type of an argument.
+
+        Returns
+        -------
+        bool
+            True for a subclass of one of ``array_types`` whose module is imported.
+
+        Examples
+        --------
+        >>> import numpy as np, xpit
+        >>> host = xpit.Backend("host-copy", ("numpy.ndarray",), lambda a: np,
+        ...                     lambda: (True, "always"), np.asarray, np.asarray,
+        ...                     lambda: np.__version__)
+        >>> host.owns(np.ndarray), host.owns(list)
+        (True, False)
+        """
         for qualified in self.array_types:
             module, _, attr = qualified.partition(".")
             obj = sys.modules.get(module)
@@ -78,6 +110,14 @@ _NAME = re.compile(r"[a-z][a-z0-9_\-]*\Z")
 
 def register_backend(backend: Backend, *, replace: bool = False) -> None:
     """Add (or with ``replace=True`` replace) a backend that host data can be sent to.
+
+    Parameters
+    ----------
+    backend : Backend
+        The record; its name must be a lower-case identifier other than ``'auto'``.
+    replace : bool
+        Replace a backend already registered under that name (otherwise a
+        ``ValueError``). The cached type verdicts and its probe are cleared.
 
     Examples
     --------

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FUNCTIONS", "apply", "apply_file", "batch_sigmoid"]
 
+#: The names of the functions that :func:`apply` and :func:`apply_file` take.
 FUNCTIONS = tuple(ELEMENTWISE)
 # Without progress=, a bar is shown for in-memory work this large, on a terminal.
 _LONG_WORK_ELEMENTS = 1 << 26
@@ -115,6 +116,17 @@ def apply(func: str | Callable[..., Any], x: Any, *, chunk_size: int | None = No
     -------
     array
         ``out`` if given, else a new array, equal bit for bit to the one-shot call.
+
+    Examples
+    --------
+    >>> import numpy as np, xpit
+    >>> x = np.linspace(-3.0, 3.0, 7)
+    >>> xpit.batch.apply("softplus", x, chunk_size=2)
+    array([0.04858735, 0.12692801, 0.31326169, 0.69314718, 1.31326169,
+           2.12692801, 3.04858735])
+    >>> y = xpit.batch.apply(xpit.sigmoid, x, out=x)   # in place
+    >>> y is x
+    True
     """
     where = "xpit.batch.apply"
     name = function_name(where, func)
@@ -128,8 +140,23 @@ def apply(func: str | Callable[..., Any], x: Any, *, chunk_size: int | None = No
 
 
 def batch_sigmoid(x: Any, **options: Any) -> Any:
-    """:func:`apply` with ``"sigmoid"``: the same bits as :func:`xpit.sigmoid`, in bounded memory.
+    """:func:`~xpit.batch.apply` with ``"sigmoid"``: :func:`xpit.sigmoid`'s bits, in bounded memory.
 
+    Parameters
+    ----------
+    x : array_like
+        Input, as for :func:`xpit.sigmoid`.
+    **options
+        ``chunk_size``, ``out``, ``backend``, ``progress`` and ``workers``, as for
+        :func:`xpit.batch.apply`.
+
+    Returns
+    -------
+    array
+        ``out`` if given, else a new array.
+
+    Examples
+    --------
     >>> import numpy as np, xpit
     >>> x = np.array([-1.0, 0.0, 1.0], dtype=np.float32)
     >>> xpit.batch_sigmoid(x, out=x)
@@ -223,6 +250,17 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
         The disk is full, a quota or the file size limit is reached, or the
         folder of ``dst`` is not writable; the message says which (``errno``
         is kept) and that ``dst`` was not written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np, xpit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.save(folder / "x.npy", np.arange(-2, 3))           # integers become float64
+    >>> xpit.batch.apply_file("sigmoid", folder / "x.npy", folder / "y.npy").name
+    'y.npy'
+    >>> np.load(folder / "y.npy")
+    array([0.11920292, 0.26894142, 0.5       , 0.73105858, 0.88079708])
     """
     from pathlib import Path  # not at import: it costs 6 ms
 

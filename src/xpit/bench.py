@@ -472,33 +472,68 @@ def _bar(progress: bool | None, total: int) -> Any:
     return tqdm(total=total, unit="case", leave=False, dynamic_ncols=True)
 
 
-def run_accuracy(functions: Sequence[str] = FUNCTIONS, dtypes: Sequence[str] = DTYPES,
-                 n: int = 20_000) -> list[dict[str, Any]]:
-    """Max and mean ULP error against mpmath, for xpit and each NumPy-side peer."""
+def accuracy_errors(fn: str, dtype: str = "float64", n: int = 20_000
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The points of ``xpit bench --accuracy`` and each implementation's error at every one.
+
+    Parameters
+    ----------
+    fn : str
+        A one-argument function of :data:`FUNCTIONS` (not ``logdiffexp``).
+    dtype : {'float64', 'float32'}
+        The dtype of the points and of every result.
+    n : int
+        How many points: the bulk, both tails out to the subnormals and the threshold
+        points of :mod:`xpit._mpreference` (log-probabilities for the log-space members),
+        from a fixed seed.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The points.
+    errors : dict of str to numpy.ndarray
+        For xpit and each NumPy-side peer that runs here (the textbook formula, SciPy,
+        PyTorch, ...), by its name in the table: ``|result - exact|`` in ULP of ``dtype``
+        against a 128-bit mpmath reference at each point (inf where an exact 0, inf or
+        NaN is missed).
+    """
     from xpit import _mpreference as ref
 
+    if fn == "logdiffexp":
+        raise ValueError("accuracy_errors: logdiffexp takes two arguments; "
+                         "tests/test_accuracy.py measures it")
+    if fn in LOG_SPACE:
+        x = domain(fn, ref.log_probability_sample(np.dtype(dtype), n, seed=1))
+    else:
+        x = ref.real_line_sample(np.dtype(dtype), n, seed=1)
+    hi, lo = ref.reference(fn, x)
+    out = np.empty_like(x)
+    errors = {}
+    for impl in _numpy_impls(fn):
+        if impl.kind != "peer" and impl.name != "xpit":
+            continue
+        with np.errstate(all="ignore"):
+            y = impl.make(x, out)()
+        y = np.asarray(y.numpy() if hasattr(y, "numpy") else y)
+        if y.dtype != x.dtype or y.shape != x.shape:
+            y = out  # an out= peer returns the buffer
+        errors[impl.name] = ref.ulp_error(y, hi, lo, np.dtype(dtype))
+    return x, errors
+
+
+def run_accuracy(functions: Sequence[str] = FUNCTIONS, dtypes: Sequence[str] = DTYPES,
+                 n: int = 20_000) -> list[dict[str, Any]]:
+    """Max and mean ULP error against mpmath, for xpit and each NumPy-side peer
+    (:func:`accuracy_errors` summed up; logdiffexp is left to tests/test_accuracy.py)."""
     rows = []
     for fn in functions:
         if fn == "logdiffexp":  # two arguments: tests/test_accuracy.py measures it
             continue
         for dtype in dtypes:
-            if fn in LOG_SPACE:
-                x = domain(fn, ref.log_probability_sample(np.dtype(dtype), n, seed=1))
-            else:
-                x = ref.real_line_sample(np.dtype(dtype), n, seed=1)
-            hi, lo = ref.reference(fn, x)
-            out = np.empty_like(x)
-            for impl in _numpy_impls(fn):
-                if impl.kind != "peer" and impl.name != "xpit":
-                    continue
-                with np.errstate(all="ignore"):
-                    y = impl.make(x, out)()
-                y = np.asarray(y.numpy() if hasattr(y, "numpy") else y)
-                if y.dtype != x.dtype or y.shape != x.shape:
-                    y = out  # an out= peer returns the buffer
-                err = ref.ulp_error(y, hi, lo, np.dtype(dtype))
+            x, errors = accuracy_errors(fn, dtype, n)
+            for name, err in errors.items():
                 finite = err[np.isfinite(err)]
-                rows.append({"function": fn, "dtype": dtype, "impl": impl.name,
+                rows.append({"function": fn, "dtype": dtype, "impl": name,
                              "max_ulp": float(err.max()),
                              "mean_ulp": float(finite.mean()) if finite.size else float("inf"),
                              "points": int(x.size)})

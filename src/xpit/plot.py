@@ -39,10 +39,30 @@ def gradient_norms(depth: int = 30, width: int = 128, *, init: str = "xavier",
     ``depth`` dense layers of ``width`` units with sigmoid activations take a
     batch of 64 standard-normal inputs; the gradient of ``sum(output)`` is
     propagated back with :func:`xpit.sigmoid_backward` from the stored forward
-    outputs. ``init`` is ``"xavier"`` (Glorot's uniform, variance 2 / (fan_in +
-    fan_out)) or ``"normal"`` (standard normal weights). Returns the gradient
-    norms with respect to each layer's pre-activation, first layer first.
+    outputs.
 
+    Parameters
+    ----------
+    depth, width : int
+        Layers, and units per layer.
+    init : {'xavier', 'normal'}
+        Glorot's uniform weights (variance 2 / (fan_in + fan_out)), or standard normal
+        weights.
+    xp : namespace
+        The array-API namespace to compute in (NumPy by default).
+    device : optional
+        The device of ``xp`` to compute on.
+    seed : int
+        Seed of the weights and inputs (drawn with NumPy, then moved to ``xp``).
+
+    Returns
+    -------
+    list of float
+        The gradient norms with respect to each layer's pre-activation, first layer
+        first.
+
+    Examples
+    --------
     >>> norms = gradient_norms(depth=10, width=32)
     >>> len(norms), norms[0] < norms[-1]
     (10, True)
@@ -69,7 +89,23 @@ def gradient_norms(depth: int = 30, width: int = 128, *, init: str = "xavier",
 
 
 def sigmoid_figure() -> Any:
-    """The sigmoid and its derivative, with the derivative's maximum of 1/4 at 0 marked."""
+    """The sigmoid and its derivative, with the derivative's maximum of 1/4 at 0 marked.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, open: save it with ``savefig`` and close it with
+        ``matplotlib.pyplot.close``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from xpit.plot import sigmoid_figure
+    >>> fig = sigmoid_figure()
+    >>> fig.axes[0].get_title()
+    'The sigmoid and its derivative'
+    >>> plt.close(fig)
+    """
     plt = _pyplot()
     x = np.linspace(-8, 8, 801)
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -88,7 +124,23 @@ def sigmoid_figure() -> Any:
 
 
 def family_figure() -> Any:
-    """sigmoid, tanh, softplus and log-sigmoid on one axis."""
+    """The sigmoid, tanh, softplus and log-sigmoid on one axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, open: save it with ``savefig`` and close it with
+        ``matplotlib.pyplot.close``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from xpit.plot import family_figure
+    >>> fig = family_figure()
+    >>> fig.axes[0].get_title()
+    'The logistic family'
+    >>> plt.close(fig)
+    """
     plt = _pyplot()
     x = np.linspace(-5, 5, 801)
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -106,7 +158,28 @@ def family_figure() -> Any:
 
 
 def vanishing_gradient_figure(depth: int = 30, width: int = 128) -> Any:
-    """Gradient norm per layer of a deep sigmoid network: standard normal vs Xavier init."""
+    """Gradient norm per layer of a deep sigmoid network: standard normal vs Xavier init.
+
+    Parameters
+    ----------
+    depth, width : int
+        Layers and units per layer, as for :func:`gradient_norms`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, open: save it with ``savefig`` and close it with
+        ``matplotlib.pyplot.close``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from xpit.plot import vanishing_gradient_figure
+    >>> fig = vanishing_gradient_figure(depth=8, width=16)
+    >>> fig.axes[0].get_title()
+    'Vanishing gradient through 8 sigmoid layers of 16 units'
+    >>> plt.close(fig)
+    """
     plt = _pyplot()
     layers = np.arange(1, depth + 1)
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -123,12 +196,31 @@ def vanishing_gradient_figure(depth: int = 30, width: int = 128) -> Any:
     return fig
 
 
+#: The figures by name, as ``xpit plot NAME`` and :func:`save` take them: functions that
+#: return a new figure.
 FIGURES = {"sigmoid": sigmoid_figure, "family": family_figure,
            "vanishing-gradient": vanishing_gradient_figure}
 
 
 def save(name: str, path: str) -> None:
-    """Draw figure ``name`` (one of :data:`FIGURES`) into ``path`` (PNG, SVG, PDF...)."""
+    """Draw figure ``name`` (one of :data:`FIGURES`) into ``path`` (PNG, SVG, PDF...).
+
+    Parameters
+    ----------
+    name : {'sigmoid', 'family', 'vanishing-gradient'}
+        The figure.
+    path : str or path
+        Where to write it; the format follows the extension.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from xpit.plot import save
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sigmoid.png"
+    >>> save("sigmoid", path)
+    >>> path.read_bytes()[:4]
+    b'\x89PNG'
+    """
     if name not in FIGURES:
         raise ValueError(f"xpit.plot: unknown figure {name!r}; expected one of "
                          f"{', '.join(map(repr, FIGURES))}")

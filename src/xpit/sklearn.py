@@ -53,7 +53,7 @@ class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         seen in :meth:`fit`; later calls must use the same library and device.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during :meth:`fit`, when they are all strings.
 
     Examples
@@ -105,11 +105,21 @@ class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+            The data; only its number of features (and their names) is recorded.
+        y : None
+            Ignored; present for scikit-learn's API.
 
         Returns
         -------
-        self
+        SigmoidTransformer
+            This transformer, fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xpit.sklearn import SigmoidTransformer
+        >>> SigmoidTransformer().fit(np.zeros((3, 2))).n_features_in_
+        2
         """
         low, high, _ = self._check_params()
         X = validate_data(self, X, dtype="numeric")
@@ -119,7 +129,28 @@ class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> Any:
-        """``low + (high - low) * sigmoid(X / temperature)``, in X's library and dtype."""
+        """``low + (high - low) * sigmoid(X / temperature)``, in X's library and dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        array of shape (n_samples, n_features)
+            Values in the open interval ``feature_range``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xpit.sklearn import SigmoidTransformer
+        >>> X = np.array([[-1.0], [0.0], [1.0]])
+        >>> SigmoidTransformer(feature_range=(-1, 1)).fit(X).transform(X)
+        array([[-0.46211716],
+               [ 0.        ],
+               [ 0.46211716]])
+        """
         check_is_fitted(self)
         low, high, temperature = self._check_params()
         X = validate_data(self, X, dtype="numeric", reset=False)
@@ -127,7 +158,28 @@ class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return low + (high - low) * xpit.sigmoid(X / temperature)
 
     def inverse_transform(self, X: Any) -> Any:
-        """``temperature * logit((X - low) / (high - low))``; NaN outside the range."""
+        """``temperature * logit((X - low) / (high - low))``; NaN outside the range.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Transformed data, in ``feature_range``.
+
+        Returns
+        -------
+        array of shape (n_samples, n_features)
+            The data before :meth:`transform`: -inf and inf at the ends of the range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xpit.sklearn import SigmoidTransformer
+        >>> t = SigmoidTransformer().fit(np.zeros((1, 1)))
+        >>> t.inverse_transform(np.array([[0.0], [0.5], [0.75]]))
+        array([[      -inf],
+               [0.        ],
+               [1.09861229]])
+        """
         check_is_fitted(self)
         low, high, temperature = self._check_params()
         X = validate_data(self, X, dtype="numeric", reset=False)

@@ -1,7 +1,7 @@
 """PyTorch modules of the logistic family, with PyTorch's names and conventions.
 
 ``import xpit`` never imports PyTorch; ``import xpit.torch`` does. Each module runs xpit's
-operators (:mod:`xpit._backends.torch`): the fused kernels forward and backward, the family's
+operators (``xpit._backends.torch``): the fused kernels forward and backward, the family's
 own gradients, one opaque node under ``torch.compile(fullgraph=True)``.
 
 >>> import torch
@@ -114,7 +114,20 @@ class AdaptiveSigmoid(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Set ``alpha`` and ``beta`` back to their initial values."""
+        """Set ``alpha`` and ``beta`` back to their initial values.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from xpit.torch import AdaptiveSigmoid
+        >>> layer = AdaptiveSigmoid(alpha=2.0)
+        >>> with torch.no_grad():
+        ...     _ = layer.alpha.zero_()
+        >>> layer.reset_parameters()
+        >>> layer.alpha
+        Parameter containing:
+        tensor([2.], requires_grad=True)
+        """
         with torch.no_grad():
             self.alpha.fill_(self.init_alpha)
             self.beta.fill_(self.init_beta)
@@ -139,6 +152,12 @@ class AdaptiveSigmoid(nn.Module):
 
 class LogSigmoid(nn.Module):
     """``log(sigmoid(x))``, elementwise: ``torch.nn.LogSigmoid`` with xpit's kernels.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        None are taken: the signature is ``torch.nn.Module``'s, and ``LogSigmoid()``
+        has no parameters.
 
     Examples
     --------
