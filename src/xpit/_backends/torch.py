@@ -174,7 +174,7 @@ def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
     return mask
 
 
-def _contiguous(module, name: str, dtype: torch.dtype, scalars: int, *tensors: Tensor) -> None:
+def _contiguous(module: Any, name: str, dtype: torch.dtype, scalars: int, *tensors: Tensor) -> None:
     """Kernel ``name`` on CPU tensors of one dtype and shape (inputs, then outputs), each
     contiguous or, where its bit in ``scalars`` is set, one element expanded, through the
     extension's entry for raw memory: no NumPy view, and the chunks split over the
@@ -390,7 +390,7 @@ def _forward_ad() -> bool:
 _PLAIN = frozenset((Tensor, torch.nn.Parameter))
 
 
-def _path(tensors: tuple[Tensor, ...]) -> dict | None:
+def _path(tensors: tuple[Tensor, ...]) -> dict[str, Any] | None:
     """How a call on ``tensors`` must run: ``OPS`` (the operators: traced, or FakeTensor,
     FunctionalTensor ...), ``TRANSFORMABLE`` (the Functions for ``torch.func`` and forward
     AD), ``FUNCTIONS`` (the classic Functions: autograd records), or None (nothing needs to
@@ -410,11 +410,11 @@ def call(name: str, *tensors: Tensor) -> Tensor:
     return _run(_path(tensors), name, tensors)
 
 
-def _run(path: dict | None, name: str, tensors: tuple[Tensor, ...]) -> Tensor:
+def _run(path: dict[str, Any] | None, name: str, tensors: tuple[Tensor, ...]) -> Tensor:
     """Kernel ``name`` on ``tensors`` the way :func:`_path` said."""
     if path is None:
         return _compute(name, *tensors)
-    return OPS[name](*tensors) if path is OPS else path[name].apply(*tensors)
+    return OPS[name](*tensors) if path is OPS else path[name].apply(*tensors)  # type: ignore[no-any-return]  # torch types an operator's and Function.apply's result Any
 
 
 def _vmap_rule(apply: Callable[..., Tensor]) -> Callable[..., tuple[Tensor, int]]:
@@ -668,7 +668,7 @@ class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_si
     ``sigmoid_vjp`` kernel, differentiable again."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         pair = _sigmoid_with_grad(x)
         if pair is None:
             ctx.save_for_backward(x, None)
@@ -677,7 +677,8 @@ class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_si
         return pair[0]
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        d: Tensor | None
         x, d = ctx.saved_tensors
         if d is None or torch.is_grad_enabled():
             return call("sigmoid_vjp", x, grad)
@@ -693,14 +694,15 @@ class _ReducedBCE(torch.autograd.Function):
     ``create_graph=True``, are the elementwise loss's own (differentiable again)."""
 
     @staticmethod
-    def forward(ctx, reduction, name, z, t, *pos_weight):
+    def forward(ctx: Any, reduction: str, name: str, z: Tensor, t: Tensor,
+                *pos_weight: Tensor) -> Tensor:
         ctx.name, ctx.mean = name, reduction == "mean"
         ctx.save_for_backward(z, t, *pos_weight)
         loss = _compute(name, z, t, *pos_weight)
         return loss.mean() if ctx.mean else loss.sum()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors
         z = saved[0]
         scale = grad / z.numel() if ctx.mean else grad  # what mean's backward spreads
@@ -747,7 +749,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     reduction in torch (their gradients are torch's own: a product and a sum)."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    inputs = (z, t)
+    inputs: tuple[Tensor, ...] = (z, t)
     if pos_weight is not None:  # the expansion's backward sums its gradient back to its shape
         pos_weight = torch.as_tensor(pos_weight, dtype=z.dtype, device=z.device)
         if pos_weight.numel() == 1:  # all strides 0: the kernels read it as one number
@@ -756,7 +758,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
     path = _path(inputs)
     if weight is None and reduction != "none" and path is FUNCTIONS:
-        return _ReducedBCE.apply(reduction, name, *inputs)  # a training step's loss
+        return _ReducedBCE.apply(reduction, name, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)

@@ -25,6 +25,10 @@ logitexp_vjp: np.ufunc
 bce_with_logits_grad: np.ufunc
 bce_with_logits_pos: np.ufunc
 bce_with_logits_pos_grad: np.ufunc
+sigmoid_with_grad: np.ufunc  # two results: (sigmoid(x), sigmoid_grad(x))
+
+def _contiguous(name: str, typecode: str, n: int, chunk: int, threads: int, scalars: int, /,
+                *addresses: int) -> None: ...
 
 def _available_paths() -> tuple[str, ...]: ...
 def _get_path() -> str: ...
