@@ -155,9 +155,9 @@ def _place_named(named: Path, dst: Path, overwrite: bool) -> None:
 def _explained(where: str, dst: Path, exc: OSError, overwrite: bool) -> OSError:
     """``exc`` with a message naming the function, the destination, the cause and its state."""
     if isinstance(exc, FileExistsError):
-        error = FileExistsError(f"{where}: {str(dst)!r} appeared while the output was written "
-                                "and is kept; nothing was written over it (pass overwrite=True "
-                                "to replace it)")
+        error: OSError = FileExistsError(
+            f"{where}: {str(dst)!r} appeared while the output was written and is kept; nothing "
+            "was written over it (pass overwrite=True to replace it)")
         error.errno = exc.errno
         return error
     if exc.errno in _NO_SPACE:

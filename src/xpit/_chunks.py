@@ -30,7 +30,7 @@ FILE_CHUNK_BYTES = 1 << 24
 def check_positive_int(func: str, name: str, value: object) -> int:
     """``value`` as an int >= 1, or a ``ValueError``/``TypeError`` naming ``func`` and ``name``."""
     try:
-        number = operator.index(value)  # type: ignore[arg-type]
+        number = operator.index(value)  # type: ignore[arg-type]  # value is any object: what has no __index__ raises the TypeError caught here
     except TypeError:
         raise TypeError(f"{func}: {name} must be an integer, got {type(value).__name__}") from None
     if number < 1:

@@ -10,7 +10,7 @@ nothing else of xpit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -23,7 +23,7 @@ def map_elementwise(block_fn: Callable[[Any], Any], a: Any, dtype: Any) -> Any:
 
 
 def map_binary(block_fn: Callable[..., Any], a: Any, b: Any, dtype: Any,
-               reduction: str | None, extras: list[Any] = ()) -> Any:
+               reduction: str | None, extras: Sequence[Any] = ()) -> Any:
     """An elementwise two-array ``block_fn`` over aligned blocks, then Dask's reduction.
 
     ``extras`` (a loss's weights) are broadcast to ``a``'s shape and blocks first and

@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from types import FrameType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -138,7 +139,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def _outside_xpit() -> int:
     """The ``stacklevel`` that points a warning from our caller at the user's line."""
-    frame, level = sys._getframe(1), 1  # 1: the function that calls warnings.warn
+    frame: FrameType | None = sys._getframe(1)  # the function that calls warnings.warn
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
@@ -160,7 +162,7 @@ def _host_backend(func: str, backend: str | None) -> _registry.Backend:
     return _registry.get(info.name)
 
 
-def _namespace_name(xp: Any) -> str:
+def _namespace_name(xp: ModuleType) -> str:
     return xp.__name__.removeprefix("array_api_compat.")
 
 

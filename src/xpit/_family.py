@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -23,8 +23,12 @@ from xpit._dispatch import Route, resolve
 from xpit._dtypes import float_dtypes
 from xpit.kernels import reference
 
+if TYPE_CHECKING:  # what the public functions give back for what they are given
+    from numpy.typing import NDArray
+
+    from xpit._typing import ArrayT, FloatT, HostData, Real, Unary
+
 Array = Any
-F = TypeVar("F", bound=Callable[..., Any])
 _REDUCTIONS = ("mean", "sum", "none")
 
 # The one-array functions, by name, with the name of their argument: these can
@@ -45,8 +49,8 @@ def _dask_block(func: str, block: Array) -> Array:
     return elementwise(func, block, _block_backend(block))
 
 
-def _dask_binary_block(func: str, options: dict, weight_names: tuple[str, ...], a: Array,
-                       b: Array, *weights: Array) -> Array:
+def _dask_binary_block(func: str, options: dict[str, Any], weight_names: tuple[str, ...],
+                       a: Array, b: Array, *weights: Array) -> Array:
     """One pair of blocks (and the loss weights' blocks), through the public function."""
     options = options | dict(zip(weight_names, weights, strict=True))
     return globals()[func](a, b, backend=_block_backend(a), **options)
@@ -143,7 +147,7 @@ def _is_jax(x: Any) -> bool:
     return type(x).__module__.startswith(("jax.", "jaxlib."))
 
 
-def _small_inputs_first(func: F) -> F:
+def _small_inputs_first(func: Callable[..., Array]) -> Unary:
     """Give a public one-array function a fast lane for a Python float or a small array.
 
     When host data goes to NumPy by default, a Python float or a native float32/float64
@@ -178,10 +182,11 @@ def _small_inputs_first(func: F) -> F:
             return ops.UNARY[name](x)  # a custom_jvp function: grad, jit and vmap
         return func(x, backend=backend)
 
-    return fast  # type: ignore[return-value]
+    return fast
 
 
-def _check_broadcast(func: str, weights: dict[str, Array], shape: tuple, against: str) -> None:
+def _check_broadcast(func: str, weights: dict[str, Array], shape: tuple[int, ...],
+                     against: str) -> None:
     """Each weight broadcasts to ``shape`` (the first argument's), or a ValueError naming it."""
     for name, w in weights.items():
         wshape = tuple(getattr(w, "shape", ()))
@@ -350,6 +355,27 @@ def sigmoid_grad(x: Array, /, *, backend: str | None = None) -> Array:
     return elementwise("sigmoid_grad", x, backend)
 
 
+@overload
+def sigmoid_backward(s: Real, grad: Real | None = None, /, *,
+                     backend: str | None = None) -> np.float64: ...
+@overload
+def sigmoid_backward(s: FloatT, grad: FloatT | None = None, /, *,
+                     backend: str | None = None) -> FloatT: ...
+@overload
+def sigmoid_backward(s: np.generic | float, grad: np.generic | float | None = None, /, *,
+                     backend: str | None = None) -> np.floating[Any]: ...
+@overload
+def sigmoid_backward(s: NDArray[FloatT], grad: NDArray[FloatT] | None = None, /, *,
+                     backend: str | None = None) -> NDArray[FloatT]: ...
+@overload
+def sigmoid_backward(s: NDArray[Any], grad: HostData | None = None, /, *,
+                     backend: str | None = None) -> NDArray[np.floating[Any]]: ...
+@overload
+def sigmoid_backward(s: ArrayT, grad: ArrayT | None = None, /, *,
+                     backend: str | None = None) -> ArrayT: ...
+@overload
+def sigmoid_backward(s: HostData, grad: HostData | None = None, /, *,
+                     backend: str | None = None) -> NDArray[np.floating[Any]]: ...
 def sigmoid_backward(s: Array, grad: Array | None = None, /, *,
                      backend: str | None = None) -> Array:
     """The backward pass of the sigmoid from its forward output: ``grad * s * (1 - s)``.
@@ -489,6 +515,52 @@ def logit(p: Array, /, *, backend: str | None = None) -> Array:
     return elementwise("logit", p, backend)
 
 
+@overload
+def binary_cross_entropy_with_logits(logits: Real, targets: Real, /, *,
+                                     weight: Real | None = None, pos_weight: Real | None = None,
+                                     reduction: str = "mean",
+                                     backend: str | None = None) -> np.float64: ...
+@overload
+def binary_cross_entropy_with_logits(logits: np.generic | float, targets: np.generic | float,
+                                     /, *, weight: HostData | None = None,
+                                     pos_weight: HostData | None = None, reduction: str = "mean",
+                                     backend: str | None = None) -> np.floating[Any]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: NDArray[Any], targets: HostData, /, *,
+                                     weight: HostData | None = None,
+                                     pos_weight: HostData | None = None,
+                                     reduction: Literal["none"],
+                                     backend: str | None = None) -> NDArray[np.floating[Any]]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: NDArray[Any], targets: HostData, /, *,
+                                     weight: HostData | None = None,
+                                     pos_weight: HostData | None = None,
+                                     reduction: Literal["mean", "sum"] = "mean",
+                                     backend: str | None = None) -> np.floating[Any]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: ArrayT, targets: ArrayT | float, /, *,
+                                     weight: ArrayT | float | None = None,
+                                     pos_weight: ArrayT | float | None = None,
+                                     reduction: str = "mean",
+                                     backend: str | None = None) -> ArrayT: ...
+@overload
+def binary_cross_entropy_with_logits(logits: HostData, targets: HostData, /, *,
+                                     weight: HostData | None = None,
+                                     pos_weight: HostData | None = None,
+                                     reduction: Literal["none"],
+                                     backend: str | None = None) -> NDArray[np.floating[Any]]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: HostData, targets: HostData, /, *,
+                                     weight: HostData | None = None,
+                                     pos_weight: HostData | None = None,
+                                     reduction: Literal["mean", "sum"] = "mean",
+                                     backend: str | None = None) -> np.floating[Any]: ...
+@overload
+def binary_cross_entropy_with_logits(logits: HostData, targets: HostData, /, *,
+                                     weight: HostData | None = None,
+                                     pos_weight: HostData | None = None,
+                                     reduction: str = "mean", backend: str | None = None
+                                     ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
                                      weight: Array | None = None,
                                      pos_weight: Array | None = None,
@@ -553,10 +625,9 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
         raise ValueError(f"xpit.{func}: invalid reduction {reduction!r}; expected one of "
                          f"{', '.join(map(repr, _REDUCTIONS))}")
     # A NumPy real scalar weight is a number, as a Python float is, on every backend.
-    weights = {name: float(value) if isinstance(value, np.generic) and _is_real_number(value)
-               else value
-               for name, value in (("weight", weight), ("pos_weight", pos_weight))
-               if value is not None}
+    weights: dict[str, Any] = {
+        name: float(value) if isinstance(value, np.generic) and _is_real_number(value) else value
+        for name, value in (("weight", weight), ("pos_weight", pos_weight)) if value is not None}
     if _is_torch(logits) and backend is None and (ops := _torch_ops()).takes(logits) and (
             _is_torch(targets) and targets.shape == logits.shape
             and targets.device == logits.device
@@ -685,6 +756,27 @@ def logitexp(x: Array, /, *, backend: str | None = None) -> Array:
     return elementwise("logitexp", x, backend)
 
 
+@overload
+def logdiffexp(a: Real, b: Real, /, *, backend: str | None = None) -> np.float64: ...
+@overload
+def logdiffexp(a: FloatT, b: FloatT, /, *, backend: str | None = None) -> FloatT: ...
+@overload
+def logdiffexp(a: np.generic | float, b: np.generic | float, /, *,
+               backend: str | None = None) -> np.floating[Any]: ...
+@overload
+def logdiffexp(a: NDArray[FloatT], b: NDArray[FloatT], /, *,
+               backend: str | None = None) -> NDArray[FloatT]: ...
+@overload
+def logdiffexp(a: NDArray[Any], b: HostData, /, *,
+               backend: str | None = None) -> NDArray[np.floating[Any]]: ...
+@overload
+def logdiffexp(a: HostData, b: NDArray[Any], /, *,
+               backend: str | None = None) -> NDArray[np.floating[Any]]: ...
+@overload
+def logdiffexp(a: ArrayT, b: ArrayT | float, /, *, backend: str | None = None) -> ArrayT: ...
+@overload
+def logdiffexp(a: HostData, b: HostData, /, *,
+               backend: str | None = None) -> NDArray[np.floating[Any]]: ...
 def logdiffexp(a: Array, b: Array, /, *, backend: str | None = None) -> Array:
     """``log(exp(a) - exp(b))`` for a >= b: the difference of two probabilities held as logs.
 

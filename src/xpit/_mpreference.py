@@ -15,6 +15,9 @@ is read from disk, so the data and the recipe sit side by side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import mpmath
 import numpy as np
 
@@ -25,7 +28,7 @@ def _exp_neg(x: mpmath.mpf) -> mpmath.mpf:
     return mpmath.exp(-x)
 
 
-MP_FUNCTIONS = {
+MP_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "sigmoid": lambda x: 1 / (1 + _exp_neg(x)),
     "sigmoid_grad": lambda x: _exp_neg(x) / (1 + _exp_neg(x)) ** 2,
     "log_sigmoid": lambda x: -mpmath.log1p(_exp_neg(x)),
@@ -36,7 +39,7 @@ MP_FUNCTIONS = {
     "logitexp": lambda x: -_logexpm1(-x),
 }
 # Two-argument functions: logdiffexp(a, b) = a + log1mexp(b - a), b - a exact.
-MP_FUNCTIONS2 = {
+MP_FUNCTIONS2: dict[str, Callable[[Any, Any], Any]] = {
     "logdiffexp": lambda a, b: a + _log1mexp(mpmath.fsub(b, a, exact=True)),
 }
 

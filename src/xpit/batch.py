@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -36,6 +36,10 @@ from xpit._family import ELEMENTWISE, elementwise
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from numpy.typing import NDArray
+
+    from xpit._typing import ArrayT, FloatT, HostData, Real
 
 __all__ = ["FUNCTIONS", "apply", "apply_file", "batch_sigmoid"]
 
@@ -82,6 +86,35 @@ def _options(where: str, chunk_size: object, workers: object) -> tuple[int | Non
             None if workers is None else check_positive_int(where, "workers", workers))
 
 
+# What comes back: ``out`` when given, else as for xpit.sigmoid (see xpit._typing).
+@overload
+def apply(func: str | Callable[..., Any], x: object, *, chunk_size: int | None = None,
+          out: ArrayT, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> ArrayT: ...
+@overload
+def apply(func: str | Callable[..., Any], x: Real, *, chunk_size: int | None = None,
+          out: None = None, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> np.float64: ...
+@overload
+def apply(func: str | Callable[..., Any], x: FloatT, *, chunk_size: int | None = None,
+          out: None = None, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> FloatT: ...
+@overload
+def apply(func: str | Callable[..., Any], x: NDArray[FloatT], *, chunk_size: int | None = None,
+          out: None = None, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> NDArray[FloatT]: ...
+@overload
+def apply(func: str | Callable[..., Any], x: NDArray[np.integer[Any] | np.bool], *,
+          chunk_size: int | None = None, out: None = None, backend: str | None = None,
+          progress: bool | None = None, workers: int | None = None) -> NDArray[np.float64]: ...
+@overload
+def apply(func: str | Callable[..., Any], x: ArrayT, *, chunk_size: int | None = None,
+          out: None = None, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> ArrayT: ...
+@overload
+def apply(func: str | Callable[..., Any], x: HostData, *, chunk_size: int | None = None,
+          out: None = None, backend: str | None = None, progress: bool | None = None,
+          workers: int | None = None) -> NDArray[np.floating[Any]]: ...
 def apply(func: str | Callable[..., Any], x: Any, *, chunk_size: int | None = None,
           out: Any = None, backend: str | None = None, progress: bool | None = None,
           workers: int | None = None) -> Any:
@@ -139,6 +172,18 @@ def apply(func: str | Callable[..., Any], x: Any, *, chunk_size: int | None = No
                            advance=advance, caller="batch.apply")
 
 
+@overload
+def batch_sigmoid(x: Real, **options: Any) -> np.float64: ...
+@overload
+def batch_sigmoid(x: FloatT, **options: Any) -> FloatT: ...
+@overload
+def batch_sigmoid(x: NDArray[FloatT], **options: Any) -> NDArray[FloatT]: ...
+@overload
+def batch_sigmoid(x: NDArray[np.integer[Any] | np.bool], **options: Any) -> NDArray[np.float64]: ...
+@overload
+def batch_sigmoid(x: ArrayT, **options: Any) -> ArrayT: ...
+@overload
+def batch_sigmoid(x: HostData, **options: Any) -> NDArray[np.floating[Any]]: ...
 def batch_sigmoid(x: Any, **options: Any) -> Any:
     """:func:`~xpit.batch.apply` with ``"sigmoid"``: :func:`xpit.sigmoid`'s bits, in bounded memory.
 
@@ -197,9 +242,9 @@ def _write_header(w: Any, shape: tuple[int, ...], fortran_order: bool, dtype: np
         np.lib.format.write_array_header_2_0(w, header)
 
 
-def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str | os.PathLike,
-               *, chunk_size: int | None = None, backend: str | None = None,
-               progress: bool | None = None, overwrite: bool = False,
+def apply_file(func: str | Callable[..., Any], src: str | os.PathLike[str],
+               dst: str | os.PathLike[str], *, chunk_size: int | None = None,
+               backend: str | None = None, progress: bool | None = None, overwrite: bool = False,
                workers: int | None = None) -> Path:
     """Apply a family function to a ``.npy`` file, writing a ``.npy`` file, in bounded memory.
 
@@ -299,11 +344,11 @@ def apply_file(func: str | Callable[..., Any], src: str | os.PathLike, dst: str 
                 for sl in chunk_slices(count, length):
                     k = sl.stop - sl.start
                     chunk_in, chunk_out = buf_in[:k], buf_out[:k]
-                    if f.readinto(memoryview(chunk_in.view(np.uint8))) != k * dtype.itemsize:
+                    if f.readinto(chunk_in.view(np.uint8).data) != k * dtype.itemsize:
                         raise ValueError(f"{where}: {str(src)!r} ended early")
                     elementwise(name, chunk_in, backend, out=chunk_out, workers=workers,
                                 caller="batch.apply_file")
-                    w.write(memoryview(chunk_out.view(np.uint8)))
+                    w.write(chunk_out.view(np.uint8).data)
                     if advance is not None:
                         advance(k)
     return dst

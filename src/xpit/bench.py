@@ -127,7 +127,7 @@ def _peer_names(backend: str, fn: str) -> dict[str, str]:
 
 
 # SciPy's counterparts: (name in the table, how to get it from scipy.special).
-_SCIPY: dict[str, tuple[str, Callable[[Any], Callable[[Any], Any]]]] = {
+_SCIPY: dict[str, tuple[str, Callable[[Any], Callable[..., Any]]]] = {
     "sigmoid": ("expit", lambda special: special.expit),
     "log_sigmoid": ("log_expit", lambda special: special.log_expit),
     "sigmoid_grad": ("expit(x)*expit(-x)",
@@ -161,14 +161,16 @@ def _textbook(np_: Any, fn: str) -> Callable[..., Any]:
     def sigmoid(x: Any) -> Any:
         return 1 / (1 + np_.exp(-x))
 
-    return {"sigmoid": sigmoid,
-            "sigmoid_grad": lambda x: sigmoid(x) * (1 - sigmoid(x)),
-            "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x)),
-            "softplus": lambda x: np_.log(1 + np_.exp(x)),
-            "log1mexp": lambda x: np_.log(1 - np_.exp(x)),
-            "logexpm1": lambda y: np_.log(np_.exp(y) - 1),
-            "logitexp": lambda x: np_.log(np_.exp(x) / (1 - np_.exp(x))),
-            "logdiffexp": lambda a, b: np_.log(np_.exp(a) - np_.exp(b))}[fn]
+    formulas: dict[str, Callable[..., Any]] = {
+        "sigmoid": sigmoid,
+        "sigmoid_grad": lambda x: sigmoid(x) * (1 - sigmoid(x)),
+        "log_sigmoid": lambda x: -np_.log(1 + np_.exp(-x)),
+        "softplus": lambda x: np_.log(1 + np_.exp(x)),
+        "log1mexp": lambda x: np_.log(1 - np_.exp(x)),
+        "logexpm1": lambda y: np_.log(np_.exp(y) - 1),
+        "logitexp": lambda x: np_.log(np_.exp(x) / (1 - np_.exp(x))),
+        "logdiffexp": lambda a, b: np_.log(np_.exp(a) - np_.exp(b))}
+    return formulas[fn]
 
 
 def _careful(np_: Any, fn: str) -> tuple[str, Callable[..., Any]]:
@@ -177,10 +179,12 @@ def _careful(np_: Any, fn: str) -> tuple[str, Callable[..., Any]]:
         return np_.where(x > -0.6931471805599453, np_.log(-np_.expm1(x)),
                          np_.log1p(-np_.exp(x)))
 
-    return {"log1mexp": ("expm1/log1p branch", log1mexp),
-            "logexpm1": ("log(expm1(y))", lambda y: np_.log(np_.expm1(y))),
-            "logitexp": ("x - log1mexp(x)", lambda x: x - log1mexp(x)),
-            "logdiffexp": ("a + log1mexp(b - a)", lambda a, b: a + log1mexp(b - a))}[fn]
+    formulas: dict[str, tuple[str, Callable[..., Any]]] = {
+        "log1mexp": ("expm1/log1p branch", log1mexp),
+        "logexpm1": ("log(expm1(y))", lambda y: np_.log(np_.expm1(y))),
+        "logitexp": ("x - log1mexp(x)", lambda x: x - log1mexp(x)),
+        "logdiffexp": ("a + log1mexp(b - a)", lambda a, b: a + log1mexp(b - a))}
+    return formulas[fn]
 
 
 def domain(fn: str, x: Any) -> Any:
@@ -243,14 +247,16 @@ def _python_float_impls(fn: str) -> list[Impl]:
     """A call on one Python float: xpit, SciPy's ufunc and the textbook formula in ``math``."""
     import math
 
-    textbook = {"sigmoid": lambda v: 1 / (1 + math.exp(-v)),
-                "sigmoid_grad": lambda v: math.exp(-v) / (1 + math.exp(-v)) ** 2,
-                "log_sigmoid": lambda v: -math.log1p(math.exp(-v)),
-                "softplus": lambda v: math.log1p(math.exp(v)),
-                "log1mexp": lambda v: (math.log(-math.expm1(v)) if v > -0.6931471805599453
-                                       else math.log1p(-math.exp(v))),
-                "logexpm1": lambda v: math.log(math.expm1(v)),
-                "logitexp": lambda v: v - math.log(-math.expm1(v))}[fn]
+    formulas: dict[str, Callable[[float], float]] = {
+        "sigmoid": lambda v: 1 / (1 + math.exp(-v)),
+        "sigmoid_grad": lambda v: math.exp(-v) / (1 + math.exp(-v)) ** 2,
+        "log_sigmoid": lambda v: -math.log1p(math.exp(-v)),
+        "softplus": lambda v: math.log1p(math.exp(v)),
+        "log1mexp": lambda v: (math.log(-math.expm1(v)) if v > -0.6931471805599453
+                               else math.log1p(-math.exp(v))),
+        "logexpm1": lambda v: math.log(math.expm1(v)),
+        "logitexp": lambda v: v - math.log(-math.expm1(v))}
+    textbook = formulas[fn]
     impls = [Impl("xpit", "xpit", lambda x, o: lambda: getattr(xpit, fn)(x)),
              Impl("math textbook", "peer", lambda x, o: lambda: textbook(x))]
     if _scipy_has(fn):
@@ -285,13 +291,11 @@ def _torch_runner(fn: str, x: Any, o: Any) -> Runner:
     return grad
 
 
-_TORCH_FORWARD = {"sigmoid": ("torch.sigmoid", lambda torch, t: torch.sigmoid(t)),
-                  "sigmoid_grad": ("torch s*(1-s)",
-                                   lambda torch, t: torch.sigmoid(t) * (1 - torch.sigmoid(t))),
-                  "log_sigmoid": ("torch logsigmoid",
-                                  lambda torch, t: torch.nn.functional.logsigmoid(t)),
-                  "softplus": ("torch softplus",
-                               lambda torch, t: torch.nn.functional.softplus(t))}
+_TORCH_FORWARD: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
+    "sigmoid": ("torch.sigmoid", lambda torch, t: torch.sigmoid(t)),
+    "sigmoid_grad": ("torch s*(1-s)", lambda torch, t: torch.sigmoid(t) * (1 - torch.sigmoid(t))),
+    "log_sigmoid": ("torch logsigmoid", lambda torch, t: torch.nn.functional.logsigmoid(t)),
+    "softplus": ("torch softplus", lambda torch, t: torch.nn.functional.softplus(t))}
 
 
 def _torch_tensor_impls(fn: str) -> list[Impl]:
@@ -349,7 +353,8 @@ def _available_bytes(backend: str) -> int:
     if backend == "cupy":
         import cupy
 
-        return cupy.cuda.runtime.memGetInfo()[0]
+        free: int = cupy.cuda.runtime.memGetInfo()[0]
+        return free
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -667,7 +672,8 @@ def plot(rows: Sequence[Timing], path: str) -> None:
     plt.close(fig)
 
 
-def write_json(path: str, rows: Sequence[Timing], accuracy: Sequence[dict] | None) -> None:
+def write_json(path: str, rows: Sequence[Timing],
+               accuracy: Sequence[dict[str, Any]] | None) -> None:
     with open(path, "w") as f:
         json.dump({"machine": machine(), "timings": [asdict(r) for r in rows],
                    "not_measured": {module: status for module in ADD_PEER

@@ -9,6 +9,7 @@ error that stopped it, like ``cupy.show_config()``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -40,7 +41,7 @@ def collect_info() -> dict[str, Any]:
         usable, reason = _registry.probe(name)
         backends[name] = {
             "version": _field(rec.version) if usable or name == "numpy" else
-            _field(lambda n=name: _installed_version(n)),
+            _field(functools.partial(_installed_version, name)),
             "usable": usable,
             "reason": reason,
             "devices": _field(rec.devices) if usable else [],
@@ -286,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xpit`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     args = build_parser().parse_args(argv)
     try:
-        code = args.run(args)
+        code: int = args.run(args)
         sys.stdout.flush()
     except BrokenPipeError:
         if not _reader_gone():

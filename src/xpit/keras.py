@@ -40,7 +40,7 @@ def _check_backend(layer: str) -> None:
 
 
 @keras.saving.register_keras_serializable(package="xpit")
-class Sigmoid(keras.layers.Layer):
+class Sigmoid(keras.layers.Layer):  # type: ignore[misc]  # Keras has no types: Layer is Any
     """``sigmoid(x / temperature)``, elementwise, with xpit's kernels and gradients.
 
     Parameters
@@ -87,7 +87,7 @@ class Sigmoid(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="xpit")
-class AdaptiveSigmoid(keras.layers.Layer):
+class AdaptiveSigmoid(keras.layers.Layer):  # type: ignore[misc]  # Keras has no types
     """``sigmoid(alpha * x + beta)`` with a trainable slope ``alpha`` and shift ``beta``.
 
     One pair for the whole input, or one per channel of the last axis (Keras' channels-last

@@ -33,7 +33,7 @@ from xpit._dtypes import has_float64
 __all__ = ["SigmoidTransformer"]
 
 
-class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class SigmoidTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn has no types: its bases are Any
     """Map each feature through ``low + (high - low) * sigmoid(X / temperature)``.
 
     A smooth, bounded alternative to min-max scaling: no statistics are learnt,

@@ -17,6 +17,7 @@ tensor(2.0794)
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -108,7 +109,7 @@ class AdaptiveSigmoid(nn.Module):
                              f"integer, got {num_parameters!r}")
         self.num_parameters = num_parameters
         self.init_alpha, self.init_beta = float(alpha), float(beta)
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.alpha = nn.Parameter(torch.empty(num_parameters, **factory))
         self.beta = nn.Parameter(torch.empty(num_parameters, **factory))
         self.reset_parameters()
@@ -133,7 +134,8 @@ class AdaptiveSigmoid(nn.Module):
             self.beta.fill_(self.init_beta)
 
     def forward(self, x: Tensor) -> Tensor:
-        alpha, beta = self.alpha, self.beta
+        alpha: Tensor = self.alpha
+        beta: Tensor = self.beta
         if self.num_parameters == 1:
             alpha, beta = alpha.reshape(()), beta.reshape(())
         else:
@@ -227,6 +229,9 @@ class BCEWithLogitsLoss(nn.Module):
     >>> BCEWithLogitsLoss(reduction="none")(torch.tensor([0.0, 40.0]), torch.tensor([1.0, 0.0]))
     tensor([ 0.6931, 40.0000])
     """
+
+    weight: Tensor | None  # buffers, registered in __init__
+    pos_weight: Tensor | None
 
     def __init__(self, weight: Tensor | None = None, pos_weight: Tensor | None = None,
                  reduction: str = "mean") -> None:

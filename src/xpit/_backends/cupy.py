@@ -57,7 +57,8 @@ def _to_host(x: Any) -> Any:
 
 
 def _version() -> str | None:
-    return _cupy().__version__
+    version: str = _cupy().__version__
+    return version
 
 
 def _devices() -> list[str]:

@@ -43,6 +43,9 @@ from xpit.kernels import reference
 
 _FLOATS = frozenset(jnp.dtype(name) for name in ("float16", "bfloat16", "float32", "float64"))
 _HALF = frozenset((jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16)))
+# A JVP rule takes (primals, tangents) and gives back (primal out, tangent out).
+Args = tuple[Any, ...]
+Jvp = tuple[Any, Any]
 
 
 def takes(x: object) -> bool:
@@ -96,7 +99,7 @@ _logdiffexp = jax.custom_jvp(_primal(reference.logdiffexp, "logdiffexp"))
 
 
 @sigmoid.defjvp
-def _sigmoid_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _sigmoid_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return sigmoid(x), dx * sigmoid_grad(x)
 
@@ -108,19 +111,19 @@ def _sigmoid_grad_slope(x: Any) -> Any:
 
 
 @sigmoid_grad.defjvp
-def _sigmoid_grad_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _sigmoid_grad_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return sigmoid_grad(x), dx * _sigmoid_grad_slope(x)
 
 
 @log_sigmoid.defjvp
-def _log_sigmoid_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _log_sigmoid_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return log_sigmoid(x), dx * sigmoid(-x)
 
 
 @softplus.defjvp
-def _softplus_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _softplus_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return softplus(x), dx * sigmoid(x)
 
@@ -134,7 +137,7 @@ def _logit_slope(p: Any) -> Any:
 
 
 @logit.defjvp
-def _logit_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _logit_jvp(primals: Args, tangents: Args) -> Jvp:
     (p,), (dp,) = primals, tangents
     return logit(p), dp * _logit_slope(p)
 
@@ -154,8 +157,8 @@ _exp_over_w = jax.custom_jvp(jax.jit(lambda x: jnp.exp(x) / _w(x)))
 _one_over_w = jax.custom_jvp(jax.jit(lambda x: 1.0 / _w(x)))
 
 
-def _ratios_jvp(f: Any) -> Callable[[tuple, tuple], tuple]:
-    def jvp(primals: tuple, tangents: tuple) -> tuple:
+def _ratios_jvp(f: Any) -> Callable[[Args, Args], Jvp]:
+    def jvp(primals: Args, tangents: Args) -> Jvp:
         (x,), (dx,) = primals, tangents
         return f(x), dx * (_exp_over_w(x) * _one_over_w(x))
 
@@ -167,24 +170,24 @@ _one_over_w.defjvp(_ratios_jvp(_one_over_w))
 
 
 @log1mexp.defjvp
-def _log1mexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _log1mexp_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return log1mexp(x), dx * -_exp_over_w(x)
 
 
 @logexpm1.defjvp
-def _logexpm1_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _logexpm1_jvp(primals: Args, tangents: Args) -> Jvp:
     (y,), (dy,) = primals, tangents
     return logexpm1(y), dy * _one_over_w(-y)
 
 
 @logitexp.defjvp
-def _logitexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _logitexp_jvp(primals: Args, tangents: Args) -> Jvp:
     (x,), (dx,) = primals, tangents
     return logitexp(x), dx * _one_over_w(x)
 
 
-def _logdiffexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _logdiffexp_jvp(primals: Args, tangents: Args) -> Jvp:
     # d/da = e^a / (e^a - e^b) = logitexp'(b - a), d/db = log1mexp'(b - a)
     (a, b), (da, db) = primals, tangents
     d = b - a
@@ -205,7 +208,7 @@ def _sigmoid_backward_slope(s: Any, g: Any) -> Any:
     return g * (1.0 - 2.0 * s)  # d/ds of g s (1 - s)
 
 
-def _sigmoid_backward_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _sigmoid_backward_jvp(primals: Args, tangents: Args) -> Jvp:
     (s, g), (ds, dg) = primals, tangents
     return sigmoid_backward(s, g), _add(
         None if isinstance(ds, SymbolicZero) else ds * _sigmoid_backward_slope(s, g),
@@ -217,7 +220,7 @@ def _bce_slope(z: Any, t: Any) -> Any:
     return (1.0 - t) * sigmoid(z) - t * sigmoid(-z)  # d/dz = sigmoid(z) - t, exact in the tails
 
 
-def _bce_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _bce_jvp(primals: Args, tangents: Args) -> Jvp:
     # d/dz = sigmoid(z) - t; d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
     (z, t), (dz, dt) = primals, tangents
     return bce_with_logits(z, t), _add(
@@ -233,7 +236,7 @@ def _bce_pos_slopes(z: Any, t: Any, w: Any) -> tuple[Any, Any, Any]:
     return (1.0 - t) * sigmoid(z) - (w * t) * sigmoid(-z), (w - 1.0) * below - z, t * below
 
 
-def _bce_pos_jvp(primals: tuple, tangents: tuple) -> tuple:
+def _bce_pos_jvp(primals: Args, tangents: Args) -> Jvp:
     (z, t, w), (dz, dt, dw) = primals, tangents
     slopes = _bce_pos_slopes(z, t, w)
     terms = [None if isinstance(d, SymbolicZero) else d * slope
@@ -275,7 +278,7 @@ def pairs_with(a: Any, b: Any, *, labels: bool = False) -> bool:
         return False
     if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
         return True  # traced: no devices to compare, JAX places them itself
-    return a.devices() == b.devices()
+    return bool(a.devices() == b.devices())
 
 
 def sigmoid_backward_of(s: Any, grad: Any | None) -> Any:

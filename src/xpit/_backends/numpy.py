@@ -20,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def chunk_kernel(name: str) -> Callable[..., None]:
     if ufunc.nout == 2:
         return lambda x, out1, out2: ufunc(x, out=(out1, out2))
     if ufunc.nin > 1:  # sigmoid_backward(s) is sigmoid_backward(s, 1), the same bits
-        def several(x: np.ndarray, *rest: np.ndarray) -> None:
+        def several(x: np.ndarray, *rest: Any) -> None:  # the other inputs, then out
             *others, out = rest
             ufunc(x, *(others or [1.0]), out=out, dtype=out.dtype)
 
@@ -142,6 +142,7 @@ def _pool(threads: int) -> Any:
 
 def _flat_views(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
     """Flat views of all arrays in the same element order, or None if their layouts differ."""
+    order: Literal["C", "F"] | None
     order = ("C" if all(a.flags.c_contiguous for a in arrays) else
              "F" if all(a.flags.f_contiguous for a in arrays) else None)
     return None if order is None else tuple(a.reshape(-1, order=order) for a in arrays)

@@ -36,6 +36,8 @@ Outputs of 4 MiB and more on the CPU are advised to the kernel as huge-page memo
 
 import functools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +65,7 @@ _ADVISE_BYTES = 1 << 22  # NumPy's threshold for the same advice
 
 
 @functools.cache
-def _madvise():
+def _madvise() -> Callable[[int, int], object] | None:
     """libc's ``madvise`` and MADV_HUGEPAGE, or None where there is no such thing (not Linux)."""
     import mmap
 
@@ -95,12 +97,13 @@ def _empty_cpu(like: Tensor, dtype: torch.dtype) -> Tensor:
 
 # --- the forward kernels -----------------------------------------------------------------------
 
-def _xp():
+def _xp() -> Any:
     import array_api_compat.torch as xp
 
     return xp
 
 
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]]
 _NUMPY_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float32),
                  torch.float64: np.dtype(np.float64)}
 _TYPESTR = {t: d.str for t, d in _NUMPY_DTYPES.items()}
@@ -171,7 +174,7 @@ def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
     return mask
 
 
-def _contiguous(module, name: str, dtype: torch.dtype, scalars: int, *tensors: Tensor) -> None:
+def _contiguous(module: Any, name: str, dtype: torch.dtype, scalars: int, *tensors: Tensor) -> None:
     """Kernel ``name`` on CPU tensors of one dtype and shape (inputs, then outputs), each
     contiguous or, where its bit in ``scalars`` is set, one element expanded, through the
     extension's entry for raw memory: no NumPy view, and the chunks split over the
@@ -205,7 +208,7 @@ def _compute(name: str, *tensors: Tensor) -> Tensor:
 
 
 # The array-API reference of each operator, for tensors the compiled kernels do not take.
-_REFERENCE = {
+_REFERENCE: dict[str, Callable[..., Tensor]] = {
     "bce_with_logits": functools.partial(reference.binary_cross_entropy_with_logits,
                                          reduction="none"),
     "bce_with_logits_pos": lambda xp, z, t, w: reference.binary_cross_entropy_with_logits(
@@ -387,7 +390,7 @@ def _forward_ad() -> bool:
 _PLAIN = frozenset((Tensor, torch.nn.Parameter))
 
 
-def _path(tensors: tuple[Tensor, ...]) -> dict | None:
+def _path(tensors: tuple[Tensor, ...]) -> dict[str, Any] | None:
     """How a call on ``tensors`` must run: ``OPS`` (the operators: traced, or FakeTensor,
     FunctionalTensor ...), ``TRANSFORMABLE`` (the Functions for ``torch.func`` and forward
     AD), ``FUNCTIONS`` (the classic Functions: autograd records), or None (nothing needs to
@@ -407,17 +410,18 @@ def call(name: str, *tensors: Tensor) -> Tensor:
     return _run(_path(tensors), name, tensors)
 
 
-def _run(path: dict | None, name: str, tensors: tuple[Tensor, ...]) -> Tensor:
+def _run(path: dict[str, Any] | None, name: str, tensors: tuple[Tensor, ...]) -> Tensor:
     """Kernel ``name`` on ``tensors`` the way :func:`_path` said."""
     if path is None:
         return _compute(name, *tensors)
-    return OPS[name](*tensors) if path is OPS else path[name].apply(*tensors)
+    return OPS[name](*tensors) if path is OPS else path[name].apply(*tensors)  # type: ignore[no-any-return]  # torch types an operator's and Function.apply's result Any
 
 
-def _vmap_rule(apply):
+def _vmap_rule(apply: Callable[..., Tensor]) -> Callable[..., tuple[Tensor, int]]:
     """The vmap rule of an elementwise kernel: batch dimensions moved (or broadcast) to 0."""
-    def rule(info, in_dims, *tensors):
-        tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+    def rule(info: Any, in_dims: tuple[int | None, ...], *tensors: Tensor) -> tuple[Tensor, int]:
+        # (the tuple *tensors rebound to a list, only to be unpacked again)
+        tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)  # type: ignore[assignment]
                    for t, d in zip(tensors, in_dims, strict=True)]
         return apply(*tensors), 0
 
@@ -427,7 +431,7 @@ def _vmap_rule(apply):
 # --- the gradients -----------------------------------------------------------------------------
 # Each backward runs more kernels through call(), so it is differentiable again.
 
-def _needed(ctx, *gradients):
+def _needed(ctx: Any, *gradients: Callable[[], Tensor]) -> tuple[Tensor | None, ...]:
     """The gradients autograd asks for, each computed only then (given as functions)."""
     return tuple(g() if want else None
                  for g, want in zip(gradients, ctx.needs_input_grad, strict=True))
@@ -438,51 +442,51 @@ def _sigmoid_grad_of(x: Tensor, grad: Tensor) -> Tensor:
     return grad * (call("sigmoid_grad", x) * torch.tanh(-0.5 * x))
 
 
-def _sigmoid_bw(ctx, grad):
+def _sigmoid_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return call("sigmoid_vjp", x, grad)
 
 
-def _sigmoid_grad_bw(ctx, grad):
+def _sigmoid_grad_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return _sigmoid_grad_of(x, grad)
 
 
-def _log_sigmoid_bw(ctx, grad):
+def _log_sigmoid_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return call("log_sigmoid_vjp", x, grad)
 
 
-def _softplus_bw(ctx, grad):
+def _softplus_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return call("softplus_vjp", x, grad)
 
 
-def _logit_bw(ctx, grad):
+def _logit_bw(ctx: Any, grad: Tensor) -> Tensor:
     (p,) = ctx.saved_tensors
     return call("logit_vjp", p, grad)
 
 
-def _sigmoid_backward_bw(ctx, grad):
+def _sigmoid_backward_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     s, g = ctx.saved_tensors  # d/ds g s (1 - s) = g (1 - 2s); d/dg = s (1 - s)
     return _needed(ctx, lambda: grad * g * (1.0 - 2.0 * s),
                    lambda: call("sigmoid_backward", s, grad))
 
 
-def _bce_bw(ctx, grad):
+def _bce_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     # d/dz = sigmoid(z) - t, computed as (1 - t) sigmoid(z) - t sigmoid(-z) (no cancellation
     # in the tails); d/dt = log_sigmoid(-z) - log_sigmoid(z) = -z
     z, t = ctx.saved_tensors
     return _needed(ctx, lambda: grad * call("bce_with_logits_grad", z, t), lambda: grad * -z)
 
 
-def _bce_grad_bw(ctx, grad):
+def _bce_grad_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     # d/dz [(1 - t) s(z) - t s(-z)] = sigmoid'(z); d/dt = -s(z) - s(-z) = -1
     z, _ = ctx.saved_tensors
     return _needed(ctx, lambda: call("sigmoid_vjp", z, grad), lambda: -grad)
 
 
-def _bce_pos_grad_bw(ctx, grad):
+def _bce_pos_grad_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     # d/dz [(1 - t) s(z) - w t s(-z)] = ((1 - t) + w t) sigmoid'(z);
     # d/dt = -s(z) - w s(-z); d/dw = -t s(-z)
     z, t, w = ctx.saved_tensors
@@ -492,7 +496,7 @@ def _bce_pos_grad_bw(ctx, grad):
                    lambda: -grad * t * below)
 
 
-def _bce_pos_bw(ctx, grad):
+def _bce_pos_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     # With w the positive-class weight and lw = (1 - t) + w t, the factor of log1p(exp(-|z|)):
     # d/dz = (1 - t) sigmoid(z) - w t sigmoid(-z) (= lw sigmoid(z) - w t, which cancels);
     # d/dt = w softplus(-z) - softplus(z) = (w - 1) softplus(-z) - z; d/dw = t softplus(-z).
@@ -502,25 +506,25 @@ def _bce_pos_bw(ctx, grad):
                    lambda: grad * t * call("softplus", -z))
 
 
-def _sigmoid_vjp_bw(ctx, grad):
+def _sigmoid_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     x, g = ctx.saved_tensors  # d/dx = g sigmoid''(x); d/dg = sigmoid'(x)
     return _needed(ctx, lambda: _sigmoid_grad_of(x, grad * g),
                    lambda: call("sigmoid_vjp", x, grad))
 
 
-def _log_sigmoid_vjp_bw(ctx, grad):
+def _log_sigmoid_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     x, g = ctx.saved_tensors  # d/dx g sigmoid(-x) = -g sigmoid'(x)
     return _needed(ctx, lambda: call("sigmoid_vjp", x, -(grad * g)),
                    lambda: call("log_sigmoid_vjp", x, grad))
 
 
-def _softplus_vjp_bw(ctx, grad):
+def _softplus_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     x, g = ctx.saved_tensors  # d/dx g sigmoid(x) = g sigmoid'(x)
     return _needed(ctx, lambda: call("sigmoid_vjp", x, grad * g),
                    lambda: call("softplus_vjp", x, grad))
 
 
-def _logit_vjp_bw(ctx, grad):
+def _logit_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     p, g = ctx.saved_tensors  # d/dp g / (p (1 - p)) = g (2p - 1) / (p (1 - p))^2
     return _needed(ctx, lambda: call("logit_vjp", p, call("logit_vjp", p, grad * g)
                                      * (2.0 * p - 1.0)),
@@ -534,40 +538,41 @@ def _logit_vjp_bw(ctx, grad):
 # difference: no cancellation at any order (torch's expm1 backward, exp(x) = expm1(x) + 1,
 # would lose every digit of e^-30, and 1 / expm1(-x)^2 overflows for x < -355).
 
-def _log1mexp_bw(ctx, grad):
+def _log1mexp_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return call("log1mexp_vjp", x, grad)
 
 
-def _logexpm1_bw(ctx, grad):
+def _logexpm1_bw(ctx: Any, grad: Tensor) -> Tensor:
     (y,) = ctx.saved_tensors
     return call("logitexp_vjp", -y, grad)
 
 
-def _logitexp_bw(ctx, grad):
+def _logitexp_bw(ctx: Any, grad: Tensor) -> Tensor:
     (x,) = ctx.saved_tensors
     return call("logitexp_vjp", x, grad)
 
 
-def _logdiffexp_bw(ctx, grad):
+def _logdiffexp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     a, b = ctx.saved_tensors
     d = b - a
     return _needed(ctx, lambda: call("logitexp_vjp", d, grad),
                    lambda: call("log1mexp_vjp", d, grad))
 
 
-def _log1mexp_vjp_bw(ctx, grad):
+def _log1mexp_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     x, g = ctx.saved_tensors  # d/dx g log1mexp'(x) = g log1mexp'(x) logitexp'(x)
     return _needed(ctx, lambda: call("logitexp_vjp", x, call("log1mexp_vjp", x, grad * g)),
                    lambda: call("log1mexp_vjp", x, grad))
 
 
-def _logitexp_vjp_bw(ctx, grad):
+def _logitexp_vjp_bw(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     x, g = ctx.saved_tensors  # d/dx g logitexp'(x) = -g logitexp'(x) log1mexp'(x)
     return _needed(ctx, lambda: -call("log1mexp_vjp", x, call("logitexp_vjp", x, grad * g)),
                    lambda: call("logitexp_vjp", x, grad))
 
 
+_BACKWARD: dict[str, Callable[[Any, Tensor], Any]]
 _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "log_sigmoid": _log_sigmoid_bw, "softplus": _softplus_bw, "logit": _logit_bw,
              "sigmoid_backward": _sigmoid_backward_bw, "bce_with_logits": _bce_bw,
@@ -580,7 +585,7 @@ _BACKWARD = {"sigmoid": _sigmoid_bw, "sigmoid_grad": _sigmoid_grad_bw,
              "logitexp_vjp": _logitexp_vjp_bw}
 
 
-def _save_inputs(ctx, inputs, output) -> None:
+def _save_inputs(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
     ctx.save_for_backward(*inputs)
 
 
@@ -594,11 +599,11 @@ class _Partial:
         self.needs_input_grad = needs or tuple(i == index for i in range(len(saved)))
 
 
-def _jvp(name: str):
+def _jvp(name: str) -> Callable[..., Any]:
     """Forward mode from the backward function: every kernel is elementwise (its Jacobian
     diagonal), so the tangent of input i contributes what the backward pass gives for input
     i with the tangent as the incoming gradient."""
-    def jvp(ctx, *tangents):
+    def jvp(ctx: Any, *tangents: Tensor | None) -> Any:
         total = None
         for i, tangent in enumerate(tangents):
             if tangent is None:
@@ -611,28 +616,28 @@ def _jvp(name: str):
     return jvp
 
 
-def _save_for_both(ctx, inputs, output) -> None:
+def _save_for_both(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
     ctx.save_for_backward(*inputs)
     ctx.forward_inputs = inputs
 
 
-def _functions(name: str) -> tuple[type, type]:
+def _functions(name: str) -> tuple[Any, Any]:
     """The eager ``torch.autograd.Function``s of kernel ``name``, with its operator's gradient:
     one in the classic form (``forward(ctx, ...)``: PyTorch binds no signature per call, about
     40 microseconds cheaper), and one with ``setup_context``, ``vmap`` and ``jvp`` for
     ``torch.func`` transforms and forward-mode AD, which need that form."""
     backward = staticmethod(_BACKWARD[name])
 
-    def classic_forward(ctx, *tensors):
+    def classic_forward(ctx: Any, *tensors: Tensor) -> Tensor:
         ctx.save_for_backward(*tensors)
         return _compute(name, *tensors)
 
-    def forward(*tensors):
+    def forward(*tensors: Tensor) -> Tensor:
         return _compute(name, *tensors)
 
     classic = type(f"Xpit_{name}", (torch.autograd.Function,),
                    {"forward": staticmethod(classic_forward), "backward": backward})
-    transformable = type(f"Xpit_{name}_func", (torch.autograd.Function,), {
+    transformable: Any = type(f"Xpit_{name}_func", (torch.autograd.Function,), {
         "forward": staticmethod(forward), "setup_context": staticmethod(_save_for_both),
         "backward": backward, "jvp": staticmethod(_jvp(name))})
     transformable.vmap = staticmethod(_vmap_rule(transformable.apply))
@@ -663,7 +668,7 @@ class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_si
     ``sigmoid_vjp`` kernel, differentiable again."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         pair = _sigmoid_with_grad(x)
         if pair is None:
             ctx.save_for_backward(x, None)
@@ -672,7 +677,8 @@ class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_si
         return pair[0]
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        d: Tensor | None
         x, d = ctx.saved_tensors
         if d is None or torch.is_grad_enabled():
             return call("sigmoid_vjp", x, grad)
@@ -688,14 +694,15 @@ class _ReducedBCE(torch.autograd.Function):
     ``create_graph=True``, are the elementwise loss's own (differentiable again)."""
 
     @staticmethod
-    def forward(ctx, reduction, name, z, t, *pos_weight):
+    def forward(ctx: Any, reduction: str, name: str, z: Tensor, t: Tensor,
+                *pos_weight: Tensor) -> Tensor:
         ctx.name, ctx.mean = name, reduction == "mean"
         ctx.save_for_backward(z, t, *pos_weight)
         loss = _compute(name, z, t, *pos_weight)
         return loss.mean() if ctx.mean else loss.sum()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors
         z = saved[0]
         scale = grad / z.numel() if ctx.mean else grad  # what mean's backward spreads
@@ -742,7 +749,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     reduction in torch (their gradients are torch's own: a product and a sum)."""
     if not t.is_floating_point():
         t = t.to(z.dtype)
-    inputs = (z, t)
+    inputs: tuple[Tensor, ...] = (z, t)
     if pos_weight is not None:  # the expansion's backward sums its gradient back to its shape
         pos_weight = torch.as_tensor(pos_weight, dtype=z.dtype, device=z.device)
         if pos_weight.numel() == 1:  # all strides 0: the kernels read it as one number
@@ -751,7 +758,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
     path = _path(inputs)
     if weight is None and reduction != "none" and path is FUNCTIONS:
-        return _ReducedBCE.apply(reduction, name, *inputs)  # a training step's loss
+        return _ReducedBCE.apply(reduction, name, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
