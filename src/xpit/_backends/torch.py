@@ -688,8 +688,8 @@ class Xpit_sigmoid(torch.autograd.Function):  # the name autograd shows: Xpit_si
 class _ReducedBCE(torch.autograd.Function):
     """A training step's loss: ``bce_with_logits[_pos]`` and its mean or sum as one node,
     whose backward is the gradient kernel times one scalar. On a batch of 10^3 logits the
-    Python around the kernels costs more than they do, and this is the shortest path: as
-    fast as PyTorch's native loss. The bits of the two nodes (the elementwise loss, then
+    Python around the kernels costs more than they do, and this is the shortest path
+    (``benchmarks/training.py``). The bits of the two nodes (the elementwise loss, then
     the reduction); the gradients of the targets and ``pos_weight``, and a backward under
     ``create_graph=True``, are the elementwise loss's own (differentiable again)."""
 
