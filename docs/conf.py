@@ -86,6 +86,10 @@ html_theme_options = {
     "header_links_before_dropdown": 8,
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
+# Pages without sub-pages would show an empty "Section Navigation" column: give their width
+# to the content instead (the performance tables are wide).
+html_sidebars = {page: [] for page in ("install", "accuracy", "performance", "how_it_works",
+                                       "contributing", "changelog")}
 html_show_sourcelink = False
 html_static_path: list[str] = []
 pygments_style = "default"
