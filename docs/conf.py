@@ -91,7 +91,10 @@ html_theme_options = {
 html_sidebars = {page: [] for page in ("install", "accuracy", "performance", "how_it_works",
                                        "contributing", "changelog")}
 html_show_sourcelink = False
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_favicon = "_static/xpit.svg"  # the curve itself; browsers ask for one on every page
+# The theme's first visit (nothing in localStorage yet) otherwise logs "invalid theme mode".
+html_context = {"default_mode": "auto"}
 pygments_style = "default"
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
