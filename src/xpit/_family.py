@@ -608,7 +608,7 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
 
     Notes
     -----
-    Computed as ``|z| c + (1 + (pos_weight - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t``
+    Computed as ``|z| c + ((1 - t) + pos_weight t) log1p(exp(-|z|))`` with ``c = 1 - t``
     for z >= 0 and ``c = pos_weight t`` below, then times ``weight``. On NumPy and CuPy
     the elementwise loss is one kernel (float32 and float16 computed in float64, rounded
     once); ``tests/test_ufuncs.py`` checks it within 1.5 ULP of mpmath for targets at
