@@ -654,10 +654,18 @@ def threaded():
     _ufuncs._contiguous("sigmoid", "d", x.size, 1000, 2, 0, *addresses)
     return np.array_equal(out, want)
 
-assert threaded()  # the parent's helper threads exist now
+def helpers():
+    if not sys.platform.startswith("linux"):
+        return 1
+    tasks = os.listdir("/proc/self/task")
+    names = (open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks)
+    return sum(name == "xpit-helper" for name in names)
+
+assert threaded() and helpers() == 1  # the parent's helper thread exists now
 pid = os.fork()
-if pid == 0:
-    os._exit(0 if threaded() else 3)
+if pid == 0:  # the child starts without it, and starts its own
+    before = helpers()
+    os._exit(0 if before == 0 and threaded() and helpers() == 1 else 3)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
@@ -665,9 +673,85 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
 def test_contiguous_entry_after_fork() -> None:
-    """A forked child (a DataLoader worker ...) has none of its parent's helper threads and
-    fresh locks: its threaded calls give the parent's bits, within the timeout. In a process
-    of its own: this one holds JAX's and PyTorch's threads, which fork does not suit."""
+    """A forked child (a DataLoader worker ...) has none of its parent's helper threads: it
+    starts its own, with fresh locks, and its threaded calls give the parent's bits within
+    the timeout. In a process of its own: this one holds JAX's and PyTorch's threads, which
+    fork does not suit."""
     done = subprocess.run([sys.executable, "-c", _FORK_CHECK], timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+_THREAD_CHECK = """
+import os, sys
+import numpy as np
+from xpit.kernels import _ufuncs
+
+def helpers():  # thread id -> nanoseconds on a CPU, of each helper
+    times = {}
+    for t in os.listdir("/proc/self/task"):
+        if open(f"/proc/self/task/{t}/comm").read().strip() == "xpit-helper":
+            times[t] = int(open(f"/proc/self/task/{t}/schedstat").read().split()[0])
+    return times
+
+def run(x, threads):
+    out = np.empty_like(x)
+    addresses = [a.__array_interface__["data"][0] for a in (x, out)]
+    _ufuncs._contiguous("sigmoid", "d", x.size, 1 << 15, threads, 0, *addresses)
+    return out
+
+x = np.linspace(-30.0, 30.0, 1 << 22)
+want = _ufuncs.sigmoid(x)
+run(x, 4)
+assert len(helpers()) == 3
+for _ in range(5):  # in each call, one helper works (more than 2 ms on a CPU), not three
+    before = helpers()
+    assert np.array_equal(run(x, 2), want)
+    after = helpers()
+    worked = [t for t in after if after[t] - before[t] > 2_000_000]
+    assert len(worked) <= 1, (before, after)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_contiguous_entry_keeps_to_its_thread_count() -> None:
+    """A call asking for 2 threads uses one helper, though an earlier call started three: the
+    others stay asleep (the run time the kernel counts for each helper thread says so)."""
+    done = subprocess.run([sys.executable, "-c", _THREAD_CHECK], timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+_FTZ_CHECK = """
+import numpy as np
+import torch
+from xpit.kernels import _ufuncs
+
+x = np.full(1 << 22, -730.0)  # sigmoid(-730) is 5.6e-318, a subnormal
+
+def run(threads):
+    out = np.empty_like(x)
+    addresses = [a.__array_interface__["data"][0] for a in (x, out)]
+    _ufuncs._contiguous("sigmoid", "d", x.size, 1 << 15, threads, 0, *addresses)
+    return out
+
+torch.set_flush_denormal(True)   # the helpers start in this mode ...
+run(2)
+torch.set_flush_denormal(False)  # ... and must follow the caller's, not their own
+assert np.array_equal(run(2), _ufuncs.sigmoid(x)) and run(2)[0] > 0
+torch.set_flush_denormal(True)
+flushed = _ufuncs.sigmoid(x)
+assert np.array_equal(run(2), flushed) and not flushed.any()
+"""
+
+
+def test_helpers_compute_in_the_callers_floating_point_mode() -> None:
+    """Flush-to-zero (``torch.set_flush_denormal``) and rounding are per thread: the helpers
+    run each chunk in the mode of the thread that called, so which thread took a chunk never
+    shows in the bits (it did when they kept the mode they were started in)."""
+    pytest.importorskip("torch")
+    if not _ufuncs._threads:
+        pytest.skip("no helper threads on this platform")
+    done = subprocess.run([sys.executable, "-c", _FTZ_CHECK], timeout=120,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -163,11 +163,14 @@ def _chunks(arrays: tuple[np.ndarray, ...], length: int
 
 def _in_raw_memory(name: str, arrays: tuple[np.ndarray, ...], length: int, workers: int) -> bool:
     """Run the chunks in the extension's own threads (``_ufuncs._contiguous``: a chunk reaches
-    a thread in microseconds, where Python's pool takes tens) when every array is contiguous
-    memory of one dtype in one layout; False (nothing done) otherwise."""
-    module, dtype = compiled()[0], arrays[0].dtype
-    if module is None or dtype.char not in "efd" or _flat_views(arrays) is None or any(
-            a.dtype != dtype for a in arrays):
+    a thread in microseconds, where Python's pool takes tens) when every array is aligned,
+    native, contiguous memory of one dtype, shape and layout (what the entry asks of its
+    callers) and the extension has threads here; False (nothing done) otherwise."""
+    module, dtype, shape = compiled()[0], arrays[0].dtype, arrays[0].shape
+    if (module is None or (workers > 1 and not module._threads) or dtype.char not in "efd"
+            or not dtype.isnative or not arrays[-1].flags.writeable
+            or any(a.dtype != dtype or a.shape != shape or not a.flags.aligned for a in arrays)
+            or _flat_views(arrays) is None):
         return False
     ufunc = getattr(module, name)
     if ufunc.nin + ufunc.nout != len(arrays):  # sigmoid_backward(s) without its gradient

@@ -159,13 +159,24 @@ def _on_cuda(name: str, tensors: tuple[Tensor, ...], work: torch.dtype) -> Tenso
 _TYPECODE = {torch.float16: "e", torch.float32: "f", torch.float64: "d"}
 
 
+def _raw_entry_threads() -> bool:
+    """Whether the extension's entry for raw memory has threads of its own here."""
+    module = numpy_backend.compiled()[0]
+    return module is not None and bool(module._threads)
+
+
 def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
-    """For the extension's entry for raw memory: a bit set for each tensor that is one
-    element expanded (all strides 0: a scalar weight broadcast against the logits), or
-    None unless every tensor is that or contiguous, of ``dtype``, its values as they are."""
+    """For the extension's entry for raw memory, which checks nothing: a bit set for each
+    tensor that is one element expanded (all strides 0: a scalar weight broadcast against
+    the logits), or None unless every tensor is that or contiguous, of the first's shape
+    and device, of ``dtype``, its values as they are, and the extension has threads here."""
+    first = tensors[0]
+    if not _raw_entry_threads() and usable_cores() > 1:
+        return None  # no threads in C here (Windows): NumPy views and Python's pool
     mask = 0
     for j, t in enumerate(tensors):
-        if t.dtype != dtype or t.is_neg():
+        if (t.dtype != dtype or t.is_neg() or t.shape != first.shape
+                or t.device != first.device):
             return None
         if not t.is_contiguous():
             if any(t.stride()):
@@ -654,7 +665,7 @@ def _sigmoid_with_grad(x: Tensor) -> tuple[Tensor, Tensor] | None:
             and numpy_backend.compiled()[0] is not None):
         return None
     s, d = _empty_cpu(x, x.dtype), _empty_cpu(x, x.dtype)
-    if x.is_contiguous() and not x.is_neg():
+    if x.is_contiguous() and _scalars((x,), x.dtype) == 0:
         _contiguous(numpy_backend.compiled()[0], "sigmoid_with_grad", x.dtype, 0, x, s, d)
     else:
         numpy_backend.compute("sigmoid_with_grad", _host(x), _host(s, writable=True),
@@ -701,8 +712,8 @@ class _ReducedBCE(torch.autograd.Function):
                 *pos_weight: Tensor) -> Tensor:
         ctx.name, ctx.mean = name, reduction == "mean"
         ctx.save_for_backward(z, t, *pos_weight)
-        loss = _compute(name, z, t, *pos_weight)
-        return loss.mean() if ctx.mean else loss.sum()
+        total = _compute(name, z, t, *pos_weight).sum()
+        return total / z.numel() if ctx.mean else total  # as the two nodes: sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -767,4 +778,5 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.mean()  # sum / n; NaN when empty
+    total = loss.sum()
+    return total if reduction == "sum" else total / loss.numel()  # NaN when empty: 0 / 0

@@ -795,8 +795,11 @@ static PyObject *xpit_set_path(PyObject *module, PyObject *arg)
  * thread and up to threads - 1 helper threads, without the GIL. It is what PyTorch's path
  * calls for contiguous CPU tensors: no NumPy array is made (a view through the array
  * interface costs about 10 microseconds), and a chunk reaches a helper thread in a few
- * microseconds (Python's thread pool takes tens, as much as 10^5 elements of work). Private:
- * the caller keeps the memory alive and of the right size.
+ * microseconds (Python's thread pool takes tens, as much as 10^5 elements of work). Private,
+ * and nothing checks the memory: the caller guarantees that each address is CPU memory of
+ * n elements (one for a scalar input) of the typecode, aligned, in native byte order, alive
+ * and not resized until the call returns, and that an output overlaps no input other than
+ * by being that very input. Helpers run their chunks in the caller's floating-point mode.
  *
  * The helpers are POSIX threads started on first need and kept, with every signal blocked
  * (signals go to Python's main thread); a forked child starts without them. One call
@@ -818,7 +821,16 @@ typedef struct {
     char *base[XPIT_MAX_ARGS];
     npy_intp itemsize, n, chunk, nchunks;
     unsigned long scalars;           /* bit j: argument j is one element, stride 0 */
+    int helpers;                     /* at most this many helpers join (threads - 1) */
+#if XPIT_SSE_FLAGS
+    unsigned int control;            /* the caller's MXCSR without its flags: rounding, FTZ/DAZ */
+#endif
 } xpit_job;
+
+/* A helper runs a chunk in the floating-point mode of the caller's thread (rounding,
+   flush-to-zero), as the caller's own chunks run: the bits never depend on which thread
+   took a chunk. */
+static void xpit_run_chunk_as_caller(const xpit_job *job, npy_intp k);
 
 static void xpit_run_chunk(const xpit_job *job, npy_intp k)
 {
@@ -833,6 +845,18 @@ static void xpit_run_chunk(const xpit_job *job, npy_intp k)
     xpit_dispatch(args, &len, steps, (void *)job->index);
 }
 
+static void xpit_run_chunk_as_caller(const xpit_job *job, npy_intp k)
+{
+#if XPIT_SSE_FLAGS
+    const unsigned int own = _mm_getcsr();
+    _mm_setcsr(job->control | (own & 0x3fu));
+    xpit_run_chunk(job, k);
+    _mm_setcsr(own);
+#else
+    xpit_run_chunk(job, k);  /* other CPUs: the helpers keep the default mode */
+#endif
+}
+
 #if XPIT_POOL
 static pthread_mutex_t xpit_pool_lock = PTHREAD_MUTEX_INITIALIZER;  /* all below */
 static pthread_cond_t xpit_pool_wake = PTHREAD_COND_INITIALIZER;    /* a new job */
@@ -842,15 +866,21 @@ static int xpit_pool_helpers;
 static unsigned long xpit_pool_generation;
 static const xpit_job *xpit_pool_job;
 static npy_intp xpit_pool_next, xpit_pool_pending;
+static int xpit_pool_joined;  /* helpers working on the current job */
 
 /* Take chunks of the current job until none is left; called with the lock held. */
-static void xpit_pool_work(void)
+static void xpit_pool_work(int helper)
 {
     while (xpit_pool_job != NULL && xpit_pool_next < xpit_pool_job->nchunks) {
         const xpit_job *job = xpit_pool_job;
         npy_intp k = xpit_pool_next++;
         pthread_mutex_unlock(&xpit_pool_lock);
-        xpit_run_chunk(job, k);
+        if (helper) {
+            xpit_run_chunk_as_caller(job, k);
+        }
+        else {
+            xpit_run_chunk(job, k);
+        }
         pthread_mutex_lock(&xpit_pool_lock);
         if (--xpit_pool_pending == 0) {
             pthread_cond_signal(&xpit_pool_idle);
@@ -861,10 +891,8 @@ static void xpit_pool_work(void)
 static void *xpit_helper(void *arg)
 {
     unsigned long seen = (unsigned long)(size_t)arg;
-#if defined(__linux__)
-    pthread_setname_np(pthread_self(), "xpit-helper");  /* what top and /proc show */
-#elif defined(__APPLE__)
-    pthread_setname_np("xpit-helper");
+#if defined(__APPLE__)
+    pthread_setname_np("xpit-helper");  /* macOS names only the calling thread */
 #endif
     pthread_mutex_lock(&xpit_pool_lock);
     for (;;) {
@@ -872,7 +900,12 @@ static void *xpit_helper(void *arg)
             pthread_cond_wait(&xpit_pool_wake, &xpit_pool_lock);
         }
         seen = xpit_pool_generation;
-        xpit_pool_work();
+        /* A job asks for threads - 1 helpers: the pool may hold more (from an earlier,
+           larger call), and those stay asleep. */
+        if (xpit_pool_job != NULL && xpit_pool_joined < xpit_pool_job->helpers) {
+            xpit_pool_joined++;
+            xpit_pool_work(1);
+        }
     }
     return NULL;
 }
@@ -889,6 +922,9 @@ static void xpit_pool_grow(int wanted)
                            (void *)(size_t)xpit_pool_generation) != 0) {
             break;
         }
+#if defined(__linux__)
+        pthread_setname_np(thread, "xpit-helper");  /* what top and /proc show */
+#endif
         pthread_detach(thread);
         xpit_pool_helpers++;
     }
@@ -904,11 +940,12 @@ static void xpit_pool_after_fork(void)
     xpit_pool_wake = wake;
     xpit_pool_idle = idle;
     xpit_pool_helpers = 0;
+    xpit_pool_joined = 0;
     xpit_pool_job = NULL;
 }
 #endif
 
-static void xpit_run_job(const xpit_job *job, int threads)
+static void xpit_run_job(xpit_job *job, int threads)
 {
 #if XPIT_POOL
     int helpers = threads - 1;
@@ -921,12 +958,14 @@ static void xpit_run_job(const xpit_job *job, int threads)
     if (helpers > 0 && pthread_mutex_trylock(&xpit_pool_busy) == 0) {
         pthread_mutex_lock(&xpit_pool_lock);
         xpit_pool_grow(helpers);
+        job->helpers = helpers;
         xpit_pool_job = job;
         xpit_pool_next = 0;
         xpit_pool_pending = job->nchunks;
+        xpit_pool_joined = 0;
         xpit_pool_generation++;
         pthread_cond_broadcast(&xpit_pool_wake);
-        xpit_pool_work();
+        xpit_pool_work(0);
         while (xpit_pool_pending > 0) {
             pthread_cond_wait(&xpit_pool_idle, &xpit_pool_lock);
         }
@@ -970,13 +1009,23 @@ static PyObject *xpit_contiguous(PyObject *Py_UNUSED(module), PyObject *const *a
     job.index = (npy_intp)(k * XPIT_NTYPES + t);
     job.nargs = xpit_specs[k].nin + xpit_specs[k].nout;
     job.itemsize = t == 0 ? 2 : t == 1 ? 4 : 8;
-    job.n = PyLong_AsSsize_t(args[2]);
-    job.chunk = PyLong_AsSsize_t(args[3]);
-    long threads = PyLong_AsLong(args[4]);
-    job.scalars = PyLong_AsUnsignedLong(args[5]);
-    if (PyErr_Occurred()) {
+    long threads;
+    if ((job.n = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred()) {
         return NULL;
     }
+    if ((job.chunk = PyLong_AsSsize_t(args[3])) == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if ((threads = PyLong_AsLong(args[4])) == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if ((job.scalars = PyLong_AsUnsignedLong(args[5])) == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    job.helpers = 0;
+#if XPIT_SSE_FLAGS
+    job.control = _mm_getcsr() & ~0x3fu;
+#endif
     if (nargs != 6 + job.nargs || job.n < 0 || job.chunk < 1 || threads < 1
             || job.scalars >> xpit_specs[k].nin != 0) {
         PyErr_Format(PyExc_ValueError,
@@ -994,7 +1043,7 @@ static PyObject *xpit_contiguous(PyObject *Py_UNUSED(module), PyObject *const *a
             return NULL;
         }
     }
-    job.nchunks = (job.n + job.chunk - 1) / job.chunk;
+    job.nchunks = job.n / job.chunk + (job.n % job.chunk != 0);
     if (job.n > 0) {
         Py_BEGIN_ALLOW_THREADS
         xpit_run_job(&job, threads > 64 ? 64 : (int)threads);
@@ -1071,6 +1120,11 @@ PyMODINIT_FUNC PyInit__ufuncs(void)
 #if XPIT_POOL
     pthread_atfork(NULL, NULL, xpit_pool_after_fork);
 #endif
+    /* Whether _contiguous splits its chunks over threads here (False: one thread). */
+    if (PyModule_AddObjectRef(module, "_threads", XPIT_POOL ? Py_True : Py_False) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     const xpit_path *best = &xpit_paths[0];
     for (int i = 1; i < XPIT_NPATHS; i++) {
         if (xpit_paths[i].supported()) {

@@ -4,6 +4,7 @@
 import numpy as np
 
 cpu_path: str
+_threads: bool  # whether _contiguous splits its chunks over threads of its own here
 
 sigmoid: np.ufunc
 sigmoid_grad: np.ufunc

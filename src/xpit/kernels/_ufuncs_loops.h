@@ -92,8 +92,8 @@
         }                                                                        \
     }
 
-/* One input, two outputs: P(x) returns the pair (.s, .d). */
-#define XPIT_UNARY2_LOOP(name, T, P)                                        \
+/* One input, two outputs: P(x) returns the pair PT (.s, .d). */
+#define XPIT_UNARY2_LOOP(name, T, PT, P)                                        \
     static void XPIT_V(name)(char **args, npy_intp const *dimensions,            \
                              npy_intp const *steps, void *data)                  \
     {                                                                            \
@@ -107,14 +107,14 @@
             T *y1 = (T *)op1, *y2 = (T *)op2;                                    \
             XPIT_SIMD                                                            \
             for (npy_intp i = 0; i < n; i++) {                                   \
-                const __typeof__(P(x[i])) r = P(x[i]);                           \
+                const PT r = P(x[i]);                                            \
                 y1[i] = r.s;                                                     \
                 y2[i] = r.d;                                                     \
             }                                                                    \
         }                                                                        \
         else {                                                                   \
             for (npy_intp i = 0; i < n; i++, ip += is, op1 += os1, op2 += os2) { \
-                const __typeof__(P(*(const T *)ip)) r = P(*(const T *)ip);       \
+                const PT r = P(*(const T *)ip);                                  \
                 *(T *)op1 = r.s;                                                 \
                 *(T *)op2 = r.d;                                                 \
             }                                                                    \
@@ -158,9 +158,9 @@ XPIT_UNARY_LOOPS(logitexp, xpit_logitexp, xpit_logitexpf)
 XPIT_BINARY_LOOPS(logdiffexp, xpit_logdiffexp, xpit_logdiffexpf)
 XPIT_BINARY_LOOPS(log1mexp_vjp, xpit_log1mexp_vjp, xpit_log1mexp_vjpf)
 XPIT_BINARY_LOOPS(logitexp_vjp, xpit_logitexp_vjp, xpit_logitexp_vjpf)
-XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_e, npy_uint16, xpit_sigmoid_with_grad_e)
-XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_f, float, xpit_sigmoid_with_gradf)
-XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_d, double, xpit_sigmoid_with_grad_d)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_e, npy_uint16, xpit_pair_e, xpit_sigmoid_with_grad_e)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_f, float, xpit__f2, xpit_sigmoid_with_gradf)
+XPIT_UNARY2_LOOP(loop_sigmoid_with_grad_d, double, xpit_pair_d, xpit_sigmoid_with_grad_d)
 
 /* This variant's loops, in the order of XPIT_LOOP_LIST (_ufuncs.c). */
 #define XPIT_LOOP_ENTRY(name) \
