@@ -168,15 +168,14 @@ def _raw_entry_threads() -> bool:
 def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
     """For the extension's entry for raw memory, which checks nothing: a bit set for each
     tensor that is one element expanded (all strides 0: a scalar weight broadcast against
-    the logits), or None unless every tensor is that or contiguous, of the first's shape
-    and device, of ``dtype``, its values as they are, and the extension has threads here."""
+    the logits), or None unless every tensor is that or contiguous, on the CPU, of the
+    first's shape, of ``dtype``, its values as they are, and the extension has threads here."""
     first = tensors[0]
     if not _raw_entry_threads() and usable_cores() > 1:
         return None  # no threads in C here (Windows): NumPy views and Python's pool
     mask = 0
     for j, t in enumerate(tensors):
-        if (t.dtype != dtype or t.is_neg() or t.shape != first.shape
-                or t.device != first.device):
+        if t.dtype != dtype or t.is_neg() or t.shape != first.shape or not t.is_cpu:
             return None
         if not t.is_contiguous():
             if any(t.stride()):
@@ -713,7 +712,7 @@ class _ReducedBCE(torch.autograd.Function):
         ctx.name, ctx.mean = name, reduction == "mean"
         ctx.save_for_backward(z, t, *pos_weight)
         total = _compute(name, z, t, *pos_weight).sum()
-        return total / z.numel() if ctx.mean else total  # as the two nodes: sum, then / n
+        return total.div_(z.numel()) if ctx.mean else total  # as the two nodes: sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
