@@ -6,7 +6,8 @@ turn, the median of the repeats), so a noisy machine slows all variants alike:
 
 - the hidden activation: ``torch.nn.Sigmoid`` against ``xpit.torch.Sigmoid``;
 - the loss (``pos_weight`` set, as for an imbalanced class): ``torch.nn.BCEWithLogitsLoss``
-  against ``xpit.torch.BCEWithLogitsLoss``.
+  against ``xpit.torch.BCEWithLogitsLoss``;
+- the first variant a second time, a control: its ratio is the run's resolution.
 
     python -m benchmarks.training [--repeats 200] [--threads N]
 """
@@ -58,6 +59,10 @@ def run(repeats: int = 200) -> dict[str, float]:
             make_step(torch.nn.Sigmoid(), BCEWithLogitsLoss(pos_weight=pos_weight)),
         "xpit.torch.Sigmoid + xpit BCEWithLogitsLoss":
             make_step(Sigmoid(), BCEWithLogitsLoss(pos_weight=pos_weight)),
+        # The first variant again: how far apart two identical variants come out in this run,
+        # the resolution of the ratios above.
+        "torch (the first variant, again)":
+            make_step(torch.nn.Sigmoid(), torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)),
     }
     for step in variants.values():  # warm up
         for _ in range(5):

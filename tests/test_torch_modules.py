@@ -192,3 +192,41 @@ def test_the_imbalanced_training_example():
     assert weighted["recall"] > 0.85 and weighted["recall"] > plain["recall"] + 0.1, (
         plain, weighted)
     assert math.isfinite(weighted["loss"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_loss_of_a_training_step_takes_the_short_path_with_the_same_bits(dtype):
+    """A training step's call (contiguous CPU tensors, logits needing a gradient, a
+    one-element pos_weight or none, mean or sum) skips the public function's work
+    (``step_loss``): the loss, its gradient and its second derivative are the general
+    path's bits; any other call takes the general path."""
+    from xpit._backends import torch as operators
+
+    gen = torch.Generator().manual_seed(21)
+    z = (torch.randn(512, 3, generator=gen, dtype=dtype) * 20).requires_grad_(True)
+    t = (torch.rand(512, 3, generator=gen) < 0.3).to(dtype)
+    for pos_weight in (None, torch.tensor([4.0], dtype=dtype), torch.tensor(0.5, dtype=dtype),
+                       torch.tensor([[2.0]], dtype=dtype)):
+        for reduction in ("mean", "sum"):
+            assert operators.step_loss(z, t, pos_weight, reduction) is not None
+            loss = BCEWithLogitsLoss(pos_weight=pos_weight, reduction=reduction)(z, t)
+            general = xpit.binary_cross_entropy_with_logits(
+                z, t, pos_weight=pos_weight, reduction="none")
+            general = general.sum() / z.numel() if reduction == "mean" else general.sum()
+            (got,), (want,) = torch.autograd.grad(loss, z), torch.autograd.grad(general, z)
+            assert torch.equal(loss, general) and torch.equal(got, want)
+    loss_fn = BCEWithLogitsLoss(pos_weight=torch.tensor([3.0], dtype=dtype))
+    (first,) = torch.autograd.grad(loss_fn(z, t), z, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), z)
+    general = xpit.binary_cross_entropy_with_logits(z, t, pos_weight=loss_fn.pos_weight,
+                                                    reduction="none").mean()
+    (first_general,) = torch.autograd.grad(general, z, create_graph=True)
+    (second_general,) = torch.autograd.grad(first_general.sum(), z)
+    assert torch.equal(first, first_general) and torch.equal(second, second_general)
+    one = torch.tensor([2.0], dtype=dtype)
+    for args in [(z, t.clone().requires_grad_(True), one, "mean"),  # targets need a gradient
+                 (z.detach().t().requires_grad_(True), t.t(), one, "mean"),  # not contiguous
+                 (z, t, one.clone().requires_grad_(True), "mean"),  # pos_weight needs one
+                 (z, t, torch.ones(3, dtype=dtype), "mean"),  # one per class
+                 (z, t, one, "none"), (z.detach(), t, one, "mean")]:
+        assert operators.step_loss(*args) is None

@@ -17,6 +17,7 @@ tensor(2.0794)
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -25,6 +26,13 @@ from torch import Tensor, nn
 import xpit
 
 __all__ = ["AdaptiveSigmoid", "BCEWithLogitsLoss", "LogSigmoid", "Sigmoid", "Softplus"]
+
+
+def _operators() -> ModuleType:
+    """xpit's PyTorch operators, registered on first use (as the first tensor does)."""
+    from xpit._backends import torch as operators
+
+    return operators
 
 
 def _positive(cls: str, name: str, value: float) -> float:
@@ -248,6 +256,13 @@ class BCEWithLogitsLoss(nn.Module):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # PyTorch's argument names
+        # A training step's call takes the shortest path (the same bits); torch.compile
+        # traces the public function, which gives it one operator.
+        if self.weight is None and not torch.compiler.is_compiling():
+            loss: Tensor | None = _operators().step_loss(input, target, self.pos_weight,
+                                                         self.reduction)
+            if loss is not None:
+                return loss
         return xpit.binary_cross_entropy_with_logits(
             input, target, weight=self.weight, pos_weight=self.pos_weight,
             reduction=self.reduction)

@@ -704,27 +704,43 @@ class _ReducedBCE(torch.autograd.Function):
     Python around the kernels costs more than they do, and this is the shortest path
     (``benchmarks/training.py``). The bits of the two nodes (the elementwise loss, then
     the reduction); the gradients of the targets and ``pos_weight``, and a backward under
-    ``create_graph=True``, are the elementwise loss's own (differentiable again)."""
+    ``create_graph=True``, are the elementwise loss's own (differentiable again).
+
+    ``raw``: :func:`step_loss` has checked that the tensors are contiguous CPU memory of one
+    dtype and shape, with ``pos_weight`` (needing no gradient) as one element of any shape;
+    the kernels then run on that memory directly, ``pos_weight`` read as one number."""
 
     @staticmethod
-    def forward(ctx: Any, reduction: str, name: str, z: Tensor, t: Tensor,
+    def forward(ctx: Any, reduction: str, name: str, raw: bool, z: Tensor, t: Tensor,
                 *pos_weight: Tensor) -> Tensor:
-        ctx.name, ctx.mean = name, reduction == "mean"
+        ctx.name, ctx.mean, ctx.raw = name, reduction == "mean", raw
         ctx.save_for_backward(z, t, *pos_weight)
-        total = _compute(name, z, t, *pos_weight).sum()
+        total = _loss_kernel(name, raw, z, t, pos_weight).sum()
         return total.div_(z.numel()) if ctx.mean else total  # as the two nodes: sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        saved = ctx.saved_tensors
-        z = saved[0]
+        z, t, *pos_weight = ctx.saved_tensors
         scale = grad / z.numel() if ctx.mean else grad  # what mean's backward spreads
-        needs = ctx.needs_input_grad[2:]
+        needs = ctx.needs_input_grad[3:]
         if torch.is_grad_enabled() or any(needs[1:]):
+            saved = (z, t, *(w.reshape(()).expand(z.shape) if w.shape != z.shape else w
+                             for w in pos_weight))
             partial = _Partial(saved, needs=needs)
-            return (None, None, *_BACKWARD[ctx.name](partial, scale.expand(z.shape)))
-        return (None, None, _compute(ctx.name + "_grad", *saved).mul_(scale),
-                *(None,) * (len(saved) - 1))
+            return (None, None, None, *_BACKWARD[ctx.name](partial, scale.expand(z.shape)))
+        gradient = _loss_kernel(ctx.name + "_grad", ctx.raw, z, t, tuple(pos_weight))
+        return (None, None, None, gradient.mul_(scale), *(None,) * (1 + len(pos_weight)))
+
+
+def _loss_kernel(name: str, raw: bool, z: Tensor, t: Tensor,
+                 pos_weight: tuple[Tensor, ...]) -> Tensor:
+    """Kernel ``name`` of the loss (or of its gradient) on the inputs of :class:`_ReducedBCE`."""
+    if not raw:
+        return _compute(name, z, t, *pos_weight)
+    out = torch.empty_like(z)
+    _contiguous(numpy_backend.compiled()[0], name, z.dtype, 0b100 if pos_weight else 0,
+                z, t, *pos_weight, out)
+    return out
 
 
 FUNCTIONS, TRANSFORMABLE = {}, {}
@@ -737,6 +753,29 @@ for _name, _op in OPS.items():
 
 
 # --- the public entry points -------------------------------------------------------------------
+
+def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -> Tensor | None:
+    """The loss of a training step by the shortest path, for ``xpit.torch.BCEWithLogitsLoss``:
+    contiguous CPU tensors of one dtype and shape, logits that need a gradient and targets
+    that do not, a one-element ``pos_weight`` (needing no gradient) or none, no weight per
+    element, ``mean`` or ``sum``. Every check the public function would make passes on its
+    face, so none of its work is needed: ``_ReducedBCE`` directly, the kernels on raw memory.
+    None where any of that does not hold (the caller takes the public function)."""
+    if (reduction == "none" or type(z) not in _PLAIN or type(t) not in _PLAIN
+            or z.dtype not in _TYPECODE or t.dtype != z.dtype or t.shape != z.shape
+            or not (z.is_cpu and t.is_cpu and z.is_contiguous() and t.is_contiguous())
+            or t.requires_grad or z.is_neg() or t.is_neg() or z.numel() == 0
+            or _path((z, t)) is not FUNCTIONS or not _raw_entry_threads()):
+        return None
+    if pos_weight is None:
+        return _ReducedBCE.apply(reduction, "bce_with_logits", True, z, t)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+    if (type(pos_weight) not in _PLAIN or pos_weight.numel() != 1 or pos_weight.is_neg()
+            or pos_weight.dtype != z.dtype or not pos_weight.is_cpu
+            or pos_weight.requires_grad or pos_weight.dim() > z.dim()
+            or not pos_weight.is_contiguous()):
+        return None
+    return _ReducedBCE.apply(reduction, "bce_with_logits_pos", True, z, t, pos_weight)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+
 
 def elementwise(name: str, x: Tensor) -> Tensor:
     """The one-array function ``name`` of :data:`xpit._family.ELEMENTWISE` on a tensor."""
@@ -771,7 +810,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
     path = _path(inputs)
     if weight is None and reduction != "none" and path is FUNCTIONS:
-        return _ReducedBCE.apply(reduction, name, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
+        return _ReducedBCE.apply(reduction, name, False, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
