@@ -814,7 +814,4 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    return total if reduction == "sum" else total / loss.numel()  # NaN when empty: 0 / 0
+    return reference.reduce_loss(torch, loss, reduction)  # type: ignore[no-any-return]
