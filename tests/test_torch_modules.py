@@ -194,7 +194,7 @@ def test_the_imbalanced_training_example():
     assert math.isfinite(weighted["loss"])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
 def test_the_loss_of_a_training_step_takes_the_short_path_with_the_same_bits(dtype):
     """A training step's call (contiguous CPU tensors, logits needing a gradient, a
     one-element pos_weight or none, mean or sum) skips the public function's work
@@ -230,3 +230,20 @@ def test_the_loss_of_a_training_step_takes_the_short_path_with_the_same_bits(dty
                  (z, t, torch.ones(3, dtype=dtype), "mean"),  # one per class
                  (z, t, one, "none"), (z.detach(), t, one, "mean")]:
         assert operators.step_loss(*args) is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_the_step_path_divides_by_the_count_as_torch_divides_by_a_python_int(dtype):
+    """The mean's ``/ n`` by a cached 0-d tensor (float32, float64) has the bits of torch's
+    division by the int itself, also where n is not exact in the dtype; float16 divides by
+    the int (torch divides in float32 there)."""
+    from xpit._backends import torch as operators
+
+    gen = torch.Generator().manual_seed(5)
+    totals = torch.randn(200, generator=gen, dtype=torch.float64).mul(1e4).to(dtype)
+    for n in (1, 3, 1536, 2049, 2**24 + 1, 10**9 + 7):
+        for total in totals:
+            got = operators._per_element(total, n)
+            assert torch.equal(got, total / n), (n, total, got, total / n)
+            out = total.clone()
+            assert operators._per_element(out, n, out=out) is out and torch.equal(out, got)

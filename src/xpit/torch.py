@@ -16,6 +16,7 @@ tensor(2.0794)
 
 from __future__ import annotations
 
+import functools
 import math
 from types import ModuleType
 from typing import Any
@@ -28,6 +29,7 @@ import xpit
 __all__ = ["AdaptiveSigmoid", "BCEWithLogitsLoss", "LogSigmoid", "Sigmoid", "Softplus"]
 
 
+@functools.cache
 def _operators() -> ModuleType:
     """xpit's PyTorch operators, registered on first use (as the first tensor does)."""
     from xpit._backends import torch as operators
@@ -258,14 +260,15 @@ class BCEWithLogitsLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # PyTorch's argument names
         # A training step's call takes the shortest path (the same bits); torch.compile
         # traces the public function, which gives it one operator.
-        if self.weight is None and not torch.compiler.is_compiling():
-            loss: Tensor | None = _operators().step_loss(input, target, self.pos_weight,
+        # The buffers as self.weight would read them, without nn.Module.__getattr__ (1 us each).
+        weight, pos_weight = self._buffers["weight"], self._buffers["pos_weight"]
+        if weight is None and not torch.compiler.is_compiling():
+            loss: Tensor | None = _operators().step_loss(input, target, pos_weight,
                                                          self.reduction)
             if loss is not None:
                 return loss
         return xpit.binary_cross_entropy_with_logits(
-            input, target, weight=self.weight, pos_weight=self.pos_weight,
-            reduction=self.reduction)
+            input, target, weight=weight, pos_weight=pos_weight, reduction=self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"

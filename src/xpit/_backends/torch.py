@@ -165,6 +165,11 @@ def _raw_entry_threads() -> bool:
     return module is not None and bool(module._threads)
 
 
+# The extension's entry for raw memory where it has threads of its own, else None.
+_RAW_ENTRY: Callable[..., None] | None = (
+    numpy_backend.compiled()[0]._contiguous if _raw_entry_threads() else None)  # type: ignore[union-attr]  # the module exists where it has threads
+
+
 def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
     """For the extension's entry for raw memory, which checks nothing: a bit set for each
     tensor that is one element expanded (all strides 0: a scalar weight broadcast against
@@ -706,41 +711,59 @@ class _ReducedBCE(torch.autograd.Function):
     the reduction); the gradients of the targets and ``pos_weight``, and a backward under
     ``create_graph=True``, are the elementwise loss's own (differentiable again).
 
-    ``raw``: :func:`step_loss` has checked that the tensors are contiguous CPU memory of one
-    dtype and shape, with ``pos_weight`` (needing no gradient) as one element of any shape;
-    the kernels then run on that memory directly, ``pos_weight`` read as one number."""
+    ``launch``: None, or the arguments of the extension's entry for raw memory after the
+    kernel's name (:func:`step_loss` has checked that the tensors are contiguous CPU memory
+    of one dtype and shape, with ``pos_weight``, needing no gradient, as one element of any
+    shape); the kernels then run on that memory directly, ``pos_weight`` read as one number."""
 
     @staticmethod
-    def forward(ctx: Any, reduction: str, name: str, raw: bool, z: Tensor, t: Tensor,
-                *pos_weight: Tensor) -> Tensor:
-        ctx.name, ctx.mean, ctx.raw = name, reduction == "mean", raw
+    def forward(ctx: Any, reduction: str, name: str, launch: tuple[Any, ...] | None, z: Tensor,
+                t: Tensor, *pos_weight: Tensor) -> Tensor:
+        ctx.name, ctx.mean, ctx.launch = name, reduction == "mean", launch
         ctx.save_for_backward(z, t, *pos_weight)
-        total = _loss_kernel(name, raw, z, t, pos_weight).sum()
-        return total.div_(z.numel()) if ctx.mean else total  # as the two nodes: sum, then / n
+        total = _loss_kernel(name, launch, z, t, pos_weight).sum()
+        return _per_element(total, z.numel(), out=total) if ctx.mean else total  # sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         z, t, *pos_weight = ctx.saved_tensors
-        scale = grad / z.numel() if ctx.mean else grad  # what mean's backward spreads
+        scale = _per_element(grad, z.numel()) if ctx.mean else grad  # mean's backward spreads it
         needs = ctx.needs_input_grad[3:]
         if torch.is_grad_enabled() or any(needs[1:]):
             saved = (z, t, *(w.reshape(()).expand(z.shape) if w.shape != z.shape else w
                              for w in pos_weight))
             partial = _Partial(saved, needs=needs)
             return (None, None, None, *_BACKWARD[ctx.name](partial, scale.expand(z.shape)))
-        gradient = _loss_kernel(ctx.name + "_grad", ctx.raw, z, t, tuple(pos_weight))
+        gradient = _loss_kernel(ctx.name + "_grad", ctx.launch, z, t, pos_weight)
         return (None, None, None, gradient.mul_(scale), *(None,) * (1 + len(pos_weight)))
 
 
-def _loss_kernel(name: str, raw: bool, z: Tensor, t: Tensor,
-                 pos_weight: tuple[Tensor, ...]) -> Tensor:
+def _loss_kernel(name: str, launch: tuple[Any, ...] | None, z: Tensor, t: Tensor,
+                 pos_weight: tuple[Tensor, ...] | list[Tensor]) -> Tensor:
     """Kernel ``name`` of the loss (or of its gradient) on the inputs of :class:`_ReducedBCE`."""
-    if not raw:
+    if launch is None:
         return _compute(name, z, t, *pos_weight)
     out = torch.empty_like(z)
-    _contiguous(numpy_backend.compiled()[0], name, z.dtype, 0b100 if pos_weight else 0,
-                z, t, *pos_weight, out)
+    addresses = (z.data_ptr(), t.data_ptr(), pos_weight[0].data_ptr()) if pos_weight else (
+        z.data_ptr(), t.data_ptr())
+    assert _RAW_ENTRY is not None  # step_loss gives a launch only where the entry exists
+    _RAW_ENTRY(name, *launch, *addresses, out.data_ptr())
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _count(n: int, dtype: torch.dtype) -> Tensor:
+    """``n`` as a 0-d CPU tensor of ``dtype`` (a batch's element count, a few per model)."""
+    return torch.tensor(n, dtype=dtype)
+
+
+def _per_element(total: Tensor, n: int, out: Tensor | None = None) -> Tensor:
+    """``total / n``, the bits of torch's division by the Python int ``n``: by a cached 0-d
+    tensor of ``n`` in float32 and float64 (torch converts ``n`` to the dtype and divides,
+    but wrapping a Python number costs 2 microseconds), by ``n`` itself in float16 (torch
+    divides in float32 there, where ``n`` is exact up to 2**24)."""
+    divisor: Tensor | int = n if total.dtype == torch.float16 else _count(n, total.dtype)
+    return torch.div(total, divisor, out=out)
 
 
 FUNCTIONS, TRANSFORMABLE = {}, {}
@@ -758,23 +781,33 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
     """The loss of a training step by the shortest path, for ``xpit.torch.BCEWithLogitsLoss``:
     contiguous CPU tensors of one dtype and shape, logits that need a gradient and targets
     that do not, a one-element ``pos_weight`` (needing no gradient) or none, no weight per
-    element, ``mean`` or ``sum``. Every check the public function would make passes on its
-    face, so none of its work is needed: ``_ReducedBCE`` directly, the kernels on raw memory.
-    None where any of that does not hold (the caller takes the public function)."""
-    if (reduction == "none" or type(z) not in _PLAIN or type(t) not in _PLAIN
-            or z.dtype not in _TYPECODE or t.dtype != z.dtype or t.shape != z.shape
-            or not (z.is_cpu and t.is_cpu and z.is_contiguous() and t.is_contiguous())
-            or t.requires_grad or z.is_neg() or t.is_neg() or z.numel() == 0
-            or _path((z, t)) is not FUNCTIONS or not _raw_entry_threads()):
+    element, ``mean`` or ``sum``, eager autograd (no ``torch.compile``, tracing, dispatch
+    mode, ``torch.func`` transform or forward AD). Every check the public function would
+    make passes on its face, so none of its work is needed: ``_ReducedBCE`` directly, the
+    kernels on raw memory. None where any of that does not hold (the caller takes the
+    public function)."""
+    if (reduction == "none" or _RAW_ENTRY is None or type(z) not in _PLAIN
+            or type(t) not in _PLAIN or z.dtype not in _TYPECODE or t.dtype != z.dtype
+            or not (z.requires_grad and z.is_cpu and t.is_cpu and z.is_contiguous()
+                    and t.is_contiguous() and torch.is_grad_enabled())
+            or t.requires_grad or t.shape != z.shape or z.is_neg() or t.is_neg()
+            or torch.compiler.is_compiling() or _recorded() or _transforms_active()
+            or _forward_ad() or (n := z.numel()) == 0):
         return None
+    weights: tuple[Tensor, ...] = ()
     if pos_weight is None:
-        return _ReducedBCE.apply(reduction, "bce_with_logits", True, z, t)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
-    if (type(pos_weight) not in _PLAIN or pos_weight.numel() != 1 or pos_weight.is_neg()
+        name = "bce_with_logits"
+    elif (type(pos_weight) not in _PLAIN or pos_weight.numel() != 1 or pos_weight.is_neg()
             or pos_weight.dtype != z.dtype or not pos_weight.is_cpu
             or pos_weight.requires_grad or pos_weight.dim() > z.dim()
             or not pos_weight.is_contiguous()):
         return None
-    return _ReducedBCE.apply(reduction, "bce_with_logits_pos", True, z, t, pos_weight)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+    else:
+        name, weights = "bce_with_logits_pos", (pos_weight,)
+    workers = usable_cores()
+    launch = (_TYPECODE[z.dtype], n, cpu_chunk_length(n, z.element_size(), None, workers),
+              workers, 0b100 if weights else 0)
+    return _ReducedBCE.apply(reduction, name, launch, z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
 
 
 def elementwise(name: str, x: Tensor) -> Tensor:
@@ -810,7 +843,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
     path = _path(inputs)
     if weight is None and reduction != "none" and path is FUNCTIONS:
-        return _ReducedBCE.apply(reduction, name, False, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
+        return _ReducedBCE.apply(reduction, name, None, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
