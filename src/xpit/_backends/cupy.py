@@ -95,11 +95,11 @@ KERNELS: dict[str, tuple[str, int, bool]] = {
     "softplus": ("xpit_softplus", 1, True),
     "logit": ("xpit_logit", 1, True),
     "sigmoid_backward": ("xpit_sigmoid_backward", 2, False),  # (s, grad)
-    "bce_with_logits": ("xpit_bce", 2, False),  # (logits, targets): the elementwise loss
-    "bce_with_logits_pos": ("xpit_bce_pos", 3, False),  # (logits, targets, pos_weight)
+    "bce_with_logits": ("xpit_bce", 2, True),  # (logits, targets): the elementwise loss
+    "bce_with_logits_pos": ("xpit_bce_pos", 3, True),  # (logits, targets, pos_weight)
     # ... and their derivatives with respect to the logits (the backward passes, grad 1):
-    "bce_with_logits_grad": ("xpit_bce_grad", 2, False),
-    "bce_with_logits_pos_grad": ("xpit_bce_pos_grad", 3, False),
+    "bce_with_logits_grad": ("xpit_bce_grad", 2, True),
+    "bce_with_logits_pos_grad": ("xpit_bce_pos_grad", 3, True),
     # The backward passes g f'(x) of PyTorch's operators, (x, grad) -> grad * f'(x):
     "sigmoid_vjp": ("xpit_sigmoid_vjp", 2, True),
     "log_sigmoid_vjp": ("xpit_log_sigmoid_vjp", 2, True),

@@ -148,22 +148,19 @@ XPIT_HALF1(log_sigmoid, xpit_log_sigmoid)
 XPIT_HALF1(softplus, xpit_softplus)
 XPIT_HALF1(logit, xpit_logit)
 XPIT_HALF_FLOAT2(sigmoid_backward, xpit_sigmoid_backward)
-XPIT_HALF_FLOAT2(bce_with_logits, xpit_bce)
-/* Three arguments, float16 and float32 through double and rounded once. */
-#define XPIT_HALF_FLOAT3(name, fd)                                               \
+XPIT_HALF2(bce_with_logits, xpit_bce)
+
+/* Three arguments, float16 through double and rounded once. */
+#define XPIT_HALF3(name, fd)                                                     \
     XPIT_INLINE npy_uint16 xpit_h3_##name(npy_uint16 a, npy_uint16 b, npy_uint16 c) \
     {                                                                            \
         return xpit_double_to_half(fd(xpit_half_to_double(a), xpit_half_to_double(b), \
                                       xpit_half_to_double(c)));                  \
-    }                                                                            \
-    XPIT_INLINE float xpit_f3_##name(float a, float b, float c)                  \
-    {                                                                            \
-        return (float)fd((double)a, (double)b, (double)c);                       \
     }
 
-XPIT_HALF_FLOAT3(bce_with_logits_pos, xpit_bce_pos)
-XPIT_HALF_FLOAT3(bce_with_logits_pos_grad, xpit_bce_pos_grad)
-XPIT_HALF_FLOAT2(bce_with_logits_grad, xpit_bce_grad)
+XPIT_HALF3(bce_with_logits_pos, xpit_bce_pos)
+XPIT_HALF3(bce_with_logits_pos_grad, xpit_bce_pos_grad)
+XPIT_HALF2(bce_with_logits_grad, xpit_bce_grad)
 XPIT_HALF2(sigmoid_vjp, xpit_sigmoid_vjp)
 XPIT_HALF2(log_sigmoid_vjp, xpit_log_sigmoid_vjp)
 XPIT_HALF2(softplus_vjp, xpit_softplus_vjp)
@@ -461,6 +458,9 @@ static const char doc_bce_with_logits[] =
     "Computed as ``|z| c + log1p(exp(-|z|))`` with ``c = 1 - t`` for z >= 0 and\n"
     "``c = t`` below.\n"
     XPIT_DTYPES_NOTE
+    "The loss's float32 loop is its own (in float64 with float32's shorter\n"
+    "polynomials, so it vectorises): within 1 ULP of the float64 result rounded\n"
+    "once for targets in [0, 1], and the same bits but for about 1 in 10^5.\n"
     "\nExamples\n--------\n"
     ">>> import numpy as np\n"
     ">>> from xpit.ufuncs import bce_with_logits\n"
@@ -510,11 +510,14 @@ static const char doc_bce_with_logits_pos[] =
     "\nReturns\n-------\n"
     "ndarray or scalar\n"
     "    The loss term of each element (no reduction); with ``w = 1`` the bits of\n"
-    "    ``bce_with_logits(z, t)``.\n"
+    "    ``bce_with_logits(z, t)`` for targets in [0, 1].\n"
     "\nNotes\n-----\n"
-    "Computed as ``|z| c + (1 + (w - 1) t) log1p(exp(-|z|))`` with ``c = 1 - t`` for\n"
+    "Computed as ``|z| c + ((1 - t) + w t) log1p(exp(-|z|))`` with ``c = 1 - t`` for\n"
     "z >= 0 and ``c = w t`` below. Used by xpit.binary_cross_entropy_with_logits.\n"
     XPIT_DTYPES_NOTE
+    "The float32 loop is its own (in float64 with float32's shorter polynomials, so\n"
+    "it vectorises): within 1 ULP of the float64 result rounded once for targets in\n"
+    "[0, 1] and ``w >= 0``, the same bits but for about 1 in 10^5.\n"
     "\nExamples\n--------\n"
     ">>> import numpy as np\n"
     ">>> from xpit.kernels import _ufuncs\n"
@@ -530,7 +533,10 @@ static const char doc_bce_with_logits_pos[] =
     "Computed as ``(1 - t) sigmoid(z) - w t sigmoid(-z)``: each term keeps its\n"     \
     "relative accuracy in both tails, where ``sigmoid(z) - t`` cancels to 0.\n"       \
     "Used by xpit's PyTorch operators.\n"                                             \
-    XPIT_DTYPES_NOTE
+    XPIT_DTYPES_NOTE                                                                  \
+    "The float32 loops are their own (one float64 exp for both sigmoids): within\n"  \
+    "1 ULP of the float64 result rounded once, the same bits but for about 1 in\n"   \
+    "10^5, and as close to the exact value where the terms cancel.\n"
 
 static const char doc_bce_with_logits_grad[] =
     "The derivative of ``bce_with_logits(z, t)`` with respect to ``z``, elementwise.\n\n"

@@ -84,6 +84,15 @@
                 y[i] = F(a[i], b[i], c[i]);                                      \
             }                                                                    \
         }                                                                        \
+        else if (is1 == (npy_intp)sizeof(T) && is2 == (npy_intp)sizeof(T)       \
+                 && is3 == 0 && os == (npy_intp)sizeof(T)) {  /* one weight */   \
+            const T *a = (const T *)ip1, *b = (const T *)ip2, c = *(const T *)ip3; \
+            T *y = (T *)op;                                                      \
+            XPIT_SIMD                                                            \
+            for (npy_intp i = 0; i < n; i++) {                                   \
+                y[i] = F(a[i], b[i], c);                                         \
+            }                                                                    \
+        }                                                                        \
         else {                                                                   \
             for (npy_intp i = 0; i < n;                                          \
                  i++, ip1 += is1, ip2 += is2, ip3 += is3, op += os) {            \
@@ -139,18 +148,18 @@ XPIT_UNARY_LOOPS(log_sigmoid, xpit_log_sigmoid, xpit_log_sigmoidf)
 XPIT_UNARY_LOOPS(softplus, xpit_softplus, xpit_softplusf)
 XPIT_UNARY_LOOPS(logit, xpit_logit, xpit_logitf)
 XPIT_BINARY_LOOPS(sigmoid_backward, xpit_sigmoid_backward, xpit_f2_sigmoid_backward)
-XPIT_BINARY_LOOPS(bce_with_logits, xpit_bce, xpit_f2_bce_with_logits)
+XPIT_BINARY_LOOPS(bce_with_logits, xpit_bce, xpit_bcef)
 XPIT_BINARY_LOOPS(sigmoid_vjp, xpit_sigmoid_vjp, xpit_sigmoid_vjpf)
 XPIT_BINARY_LOOPS(log_sigmoid_vjp, xpit_log_sigmoid_vjp, xpit_log_sigmoid_vjpf)
 XPIT_BINARY_LOOPS(softplus_vjp, xpit_softplus_vjp, xpit_softplus_vjpf)
 XPIT_BINARY_LOOPS(logit_vjp, xpit_logit_vjp, xpit_logit_vjpf)
 
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_e, npy_uint16, xpit_h3_bce_with_logits_pos)
-XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_f, float, xpit_f3_bce_with_logits_pos)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_f, float, xpit_bce_posf)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_d, double, xpit_bce_pos)
-XPIT_BINARY_LOOPS(bce_with_logits_grad, xpit_bce_grad, xpit_f2_bce_with_logits_grad)
+XPIT_BINARY_LOOPS(bce_with_logits_grad, xpit_bce_grad, xpit_bce_gradf)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_e, npy_uint16, xpit_h3_bce_with_logits_pos_grad)
-XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_f, float, xpit_f3_bce_with_logits_pos_grad)
+XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_f, float, xpit_bce_pos_gradf)
 XPIT_TERNARY_LOOP(loop_bce_with_logits_pos_grad_d, double, xpit_bce_pos_grad)
 XPIT_UNARY_LOOPS(log1mexp, xpit_log1mexp, xpit_log1mexpf)
 XPIT_UNARY_LOOPS(logexpm1, xpit_logexpm1, xpit_logexpm1f)
