@@ -2,7 +2,8 @@
 
 A 784-128-1 model (MNIST-sized input, one hidden layer) at batch 1024: forward, loss,
 backward and an SGD step, timed interleaved in one process (one step of each variant in
-turn, the median of the repeats), so a noisy machine slows all variants alike:
+turn, in a new random order each round, the median of the repeats), so a noisy machine
+slows all variants alike and none gains from its place in the round:
 
 - the hidden activation: ``torch.nn.Sigmoid`` against ``xpit.torch.Sigmoid``;
 - the loss (``pos_weight`` set, as for an imbalanced class): ``torch.nn.BCEWithLogitsLoss``
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -68,10 +70,12 @@ def run(repeats: int = 200) -> dict[str, float]:
         for _ in range(5):
             step()
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    order, shuffle = list(variants), random.Random(0).shuffle
     for _ in range(repeats):
-        for name, step in variants.items():
+        shuffle(order)  # a new order each round: no variant always follows the same one
+        for name in order:
             start = time.perf_counter()
-            step()
+            variants[name]()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
@@ -90,7 +94,7 @@ def main() -> None:
     print(f"training step, 784-128-1, batch 1024, float32, {torch.get_num_threads()} threads, "
           f"PyTorch {torch.__version__}; median of {args.repeats} interleaved steps")
     for name, seconds in times.items():
-        print(f"{name:46} {seconds * 1e3:8.3f} ms  {seconds / base:5.2f}x")
+        print(f"{name:46} {seconds * 1e3:8.3f} ms  {seconds / base:6.3f}x")
 
 
 if __name__ == "__main__":

@@ -711,31 +711,34 @@ class _ReducedBCE(torch.autograd.Function):
     the reduction); the gradients of the targets and ``pos_weight``, and a backward under
     ``create_graph=True``, are the elementwise loss's own (differentiable again).
 
-    ``launch``: None, or the arguments of the extension's entry for raw memory after the
-    kernel's name (:func:`step_loss` has checked that the tensors are contiguous CPU memory
-    of one dtype and shape, with ``pos_weight``, needing no gradient, as one element of any
-    shape); the kernels then run on that memory directly, ``pos_weight`` read as one number."""
+    ``plan``: the kernel's name, whether the reduction is the mean, and ``launch``: None,
+    or the arguments of the extension's entry for raw memory after the kernel's name
+    (:func:`step_loss` has checked that the tensors are contiguous CPU memory of one dtype
+    and shape, with ``pos_weight``, needing no gradient, as one element of any shape); the
+    kernels then run on that memory directly, ``pos_weight`` read as one number. (One
+    argument, not three: each argument of ``apply`` costs Python in every step.)"""
 
     @staticmethod
-    def forward(ctx: Any, reduction: str, name: str, launch: tuple[Any, ...] | None, z: Tensor,
-                t: Tensor, *pos_weight: Tensor) -> Tensor:
-        ctx.name, ctx.mean, ctx.launch = name, reduction == "mean", launch
+    def forward(ctx: Any, plan: tuple[str, bool, tuple[Any, ...] | None], z: Tensor, t: Tensor,
+                *pos_weight: Tensor) -> Tensor:
+        ctx.plan = plan
         ctx.save_for_backward(z, t, *pos_weight)
-        total = _loss_kernel(name, launch, z, t, pos_weight).sum()
-        return _per_element(total, z.numel(), out=total) if ctx.mean else total  # sum, then / n
+        total = _loss_kernel(plan[0], plan[2], z, t, pos_weight).sum()
+        return _per_element(total, z.numel(), out=total) if plan[1] else total  # sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        name, mean, launch = ctx.plan
         z, t, *pos_weight = ctx.saved_tensors
-        scale = _per_element(grad, z.numel()) if ctx.mean else grad  # mean's backward spreads it
-        needs = ctx.needs_input_grad[3:]
+        scale = _per_element(grad, z.numel()) if mean else grad  # mean's backward spreads it
+        needs = ctx.needs_input_grad[1:]
         if torch.is_grad_enabled() or any(needs[1:]):
             saved = (z, t, *(w.reshape(()).expand(z.shape) if w.shape != z.shape else w
                              for w in pos_weight))
             partial = _Partial(saved, needs=needs)
-            return (None, None, None, *_BACKWARD[ctx.name](partial, scale.expand(z.shape)))
-        gradient = _loss_kernel(ctx.name + "_grad", ctx.launch, z, t, pos_weight)
-        return (None, None, None, gradient.mul_(scale), *(None,) * (1 + len(pos_weight)))
+            return (None, *_BACKWARD[name](partial, scale.expand(z.shape)))
+        gradient = _loss_kernel(name + "_grad", launch, z, t, pos_weight)
+        return (None, gradient.mul_(scale), *(None,) * (1 + len(pos_weight)))
 
 
 def _loss_kernel(name: str, launch: tuple[Any, ...] | None, z: Tensor, t: Tensor,
@@ -807,7 +810,7 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
     workers = usable_cores()
     launch = (_TYPECODE[z.dtype], n, cpu_chunk_length(n, z.element_size(), None, workers),
               workers, 0b100 if weights else 0)
-    return _ReducedBCE.apply(reduction, name, launch, z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+    return _ReducedBCE.apply((name, reduction == "mean", launch), z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
 
 
 def elementwise(name: str, x: Tensor) -> Tensor:
@@ -843,7 +846,7 @@ def bce(z: Tensor, t: Tensor, reduction: str, weight: Tensor | float | None = No
     name = "bce_with_logits" if pos_weight is None else "bce_with_logits_pos"
     path = _path(inputs)
     if weight is None and reduction != "none" and path is FUNCTIONS:
-        return _ReducedBCE.apply(reduction, name, None, *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
+        return _ReducedBCE.apply((name, reduction == "mean", None), *inputs)  # type: ignore[no-any-return, no-untyped-call]  # a training step's loss (apply: as in _run)
     loss = _run(path, name, inputs)
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=z.dtype, device=z.device)
