@@ -612,10 +612,10 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, /, *,
     for z >= 0 and ``c = pos_weight t`` below, then times ``weight``. On NumPy and CuPy
     the elementwise loss is one kernel; ``tests/test_ufuncs.py`` checks float64 within
     1.5 ULP of mpmath for targets at and near 1 and positive-class weights from 1e-12 to
-    10. float16 is float64's result rounded once; float32 has its own kernels (in double,
-    with float32's shorter polynomials: they vectorise), within 1 ULP of that for targets
-    in [0, 1] and ``pos_weight >= 0`` and the same bits but for about 1 in 10^5; so are
-    the gradients below, also where their two terms cancel. On PyTorch and JAX
+    10. float16 is float64's result rounded once; float32 has kernels of its own (in
+    float64 arithmetic without double-double steps, so they vectorise) that give the same
+    bits on every input tested, and the gradients below within 1 ULP of them (nearer the
+    exact value where their two terms cancel). On PyTorch and JAX
     the gradient with respect to the logits is ``weight ((1 - t) sigmoid(z) - pos_weight t
     sigmoid(-z))`` (``sigmoid(z) - t`` without weights), and the targets and weights are
     differentiable too.

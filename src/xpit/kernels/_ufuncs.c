@@ -458,9 +458,9 @@ static const char doc_bce_with_logits[] =
     "Computed as ``|z| c + log1p(exp(-|z|))`` with ``c = 1 - t`` for z >= 0 and\n"
     "``c = t`` below.\n"
     XPIT_DTYPES_NOTE
-    "The loss's float32 loop is its own (in float64 with float32's shorter\n"
-    "polynomials, so it vectorises): within 1 ULP of the float64 result rounded\n"
-    "once for targets in [0, 1], and the same bits but for about 1 in 10^5.\n"
+    "The float32 loop has a kernel of its own, still in float64 arithmetic and\n"
+    "rounded once but without double-double steps, so it vectorises: within 1 ULP\n"
+    "of the float64 result rounded once, and its bits on every input tested.\n"
     "\nExamples\n--------\n"
     ">>> import numpy as np\n"
     ">>> from xpit.ufuncs import bce_with_logits\n"
@@ -515,9 +515,10 @@ static const char doc_bce_with_logits_pos[] =
     "Computed as ``|z| c + ((1 - t) + w t) log1p(exp(-|z|))`` with ``c = 1 - t`` for\n"
     "z >= 0 and ``c = w t`` below. Used by xpit.binary_cross_entropy_with_logits.\n"
     XPIT_DTYPES_NOTE
-    "The float32 loop is its own (in float64 with float32's shorter polynomials, so\n"
-    "it vectorises): within 1 ULP of the float64 result rounded once for targets in\n"
-    "[0, 1] and ``w >= 0``, the same bits but for about 1 in 10^5.\n"
+    "The float32 loop has a kernel of its own, still in float64 arithmetic and\n"
+    "rounded once but without double-double steps, so it vectorises: within 1 ULP\n"
+    "of the float64 result rounded once for targets in [0, 1] and ``w >= 0``, and\n"
+    "its bits on every input tested.\n"
     "\nExamples\n--------\n"
     ">>> import numpy as np\n"
     ">>> from xpit.kernels import _ufuncs\n"
@@ -534,9 +535,9 @@ static const char doc_bce_with_logits_pos[] =
     "relative accuracy in both tails, where ``sigmoid(z) - t`` cancels to 0.\n"       \
     "Used by xpit's PyTorch operators.\n"                                             \
     XPIT_DTYPES_NOTE                                                                  \
-    "The float32 loops are their own (one float64 exp for both sigmoids): within\n"  \
-    "1 ULP of the float64 result rounded once, the same bits but for about 1 in\n"   \
-    "10^5, and as close to the exact value where the terms cancel.\n"
+    "The float32 loops have a kernel of their own (one float64 exp for both\n"       \
+    "sigmoids): the float64 result rounded once but for about 1 in 10^5 inputs\n"    \
+    "(1 ULP apart), and nearer the exact value than that where the terms cancel.\n"
 
 static const char doc_bce_with_logits_grad[] =
     "The derivative of ``bce_with_logits(z, t)`` with respect to ``z``, elementwise.\n\n"
