@@ -232,11 +232,11 @@ def test_the_loss_of_a_training_step_takes_the_short_path_with_the_same_bits(dty
         assert operators.step_loss(*args) is None
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_the_step_path_divides_by_the_count_as_torch_divides_by_a_python_int(dtype):
     """The mean's ``/ n`` by a cached 0-d tensor (float32, float64) has the bits of torch's
-    division by the int itself, also where n is not exact in the dtype; float16 divides by
-    the int (torch divides in float32 there)."""
+    division by the int itself, also where n is not exact in the dtype; float16 and bfloat16
+    divide by the int (torch divides in float32 there)."""
     from xpit._backends import torch as operators
 
     gen = torch.Generator().manual_seed(5)
@@ -247,3 +247,58 @@ def test_the_step_path_divides_by_the_count_as_torch_divides_by_a_python_int(dty
             assert torch.equal(got, total / n), (n, total, got, total / n)
             out = total.clone()
             assert operators._per_element(out, n, out=out) is out and torch.equal(out, got)
+
+
+def test_a_bfloat16_mean_loss_divides_by_the_exact_count():
+    """bfloat16 reduces through the same node: its mean is the sum over n, n not rounded to
+    bfloat16 (257 would be 256), and so is its gradient's scale."""
+    z = torch.linspace(-3, 3, 257).bfloat16().requires_grad_(True)
+    t = (torch.arange(257) % 3 == 0).bfloat16()
+    loss = xpit.binary_cross_entropy_with_logits(z, t)
+    elementwise = xpit.binary_cross_entropy_with_logits(z, t, reduction="none")
+    assert torch.equal(loss, elementwise.sum() / 257)
+    (got,) = torch.autograd.grad(loss, z)
+    (want,) = torch.autograd.grad(elementwise.sum() / 257, z)
+    assert torch.equal(got, want)
+
+
+def test_the_loss_module_with_a_replaced_or_invalid_setting():
+    """A pos_weight replaced by a Parameter is read and learns (the step path steps aside:
+    it needs a gradient); a reduction set to an invalid value after construction is the
+    public function's ValueError, not a silent sum."""
+    gen = torch.Generator().manual_seed(4)
+    z = torch.randn(64, 1, generator=gen).requires_grad_(True)
+    t = (torch.rand(64, 1, generator=gen) < 0.3).float()
+    loss_fn = BCEWithLogitsLoss(pos_weight=torch.tensor([2.0]))
+    loss_fn.pos_weight = torch.nn.Parameter(torch.tensor([3.0]))
+    loss = loss_fn(z, t)
+    want = F.binary_cross_entropy_with_logits(z, t, pos_weight=torch.tensor([3.0]))
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert loss_fn.pos_weight.grad is not None and loss_fn.pos_weight.grad.abs().item() > 0
+    loss_fn = BCEWithLogitsLoss()
+    loss_fn.reduction = "avg"
+    with pytest.raises(ValueError, match="reduction"):
+        loss_fn(z, t)
+
+
+def test_the_step_path_checks_the_tensors_a_saved_tensor_hook_gives_back():
+    """The step path's backward reads raw memory; a saved-tensor hook that gives the tensors
+    back in another layout (here strided views) sends it through the general kernels: the
+    gradient is the same as without the hook."""
+    from xpit._backends import torch as operators
+
+    gen = torch.Generator().manual_seed(9)
+    z = torch.randn(256, 1, generator=gen).requires_grad_(True)
+    t = (torch.rand(256, 1, generator=gen) < 0.3).float()
+    loss_fn = BCEWithLogitsLoss(pos_weight=torch.tensor([4.0]))
+    assert operators.step_loss(z, t, loss_fn.pos_weight, "mean") is not None
+    (want,) = torch.autograd.grad(loss_fn(z, t), z)
+
+    def strided(x):
+        return torch.stack([x, torch.full_like(x, 100.0)], dim=1)[:, 0]
+
+    with torch.autograd.graph.saved_tensors_hooks(lambda x: x, strided):
+        loss = loss_fn(z, t)
+    (got,) = torch.autograd.grad(loss, z)
+    assert torch.equal(got, want)

@@ -260,8 +260,11 @@ class BCEWithLogitsLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # PyTorch's argument names
         # A training step's call takes the shortest path (the same bits); torch.compile
         # traces the public function, which gives it one operator.
-        # The buffers as self.weight would read them, without nn.Module.__getattr__ (1 us each).
-        weight, pos_weight = self._buffers["weight"], self._buffers["pos_weight"]
+        # The buffers as self.weight would read them, without nn.Module.__getattr__ (1 us
+        # each), unless one was replaced (by a Parameter, a parametrization ...).
+        buffers = self._buffers
+        weight = buffers["weight"] if "weight" in buffers else self.weight
+        pos_weight = buffers["pos_weight"] if "pos_weight" in buffers else self.pos_weight
         if weight is None and not torch.compiler.is_compiling():
             loss: Tensor | None = _operators().step_loss(input, target, pos_weight,
                                                          self.reduction)

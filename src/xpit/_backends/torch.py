@@ -721,15 +721,18 @@ class _ReducedBCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, plan: tuple[str, bool, tuple[Any, ...] | None], z: Tensor, t: Tensor,
                 *pos_weight: Tensor) -> Tensor:
-        ctx.plan = plan
+        name, mean, launch = ctx.plan = plan
         ctx.save_for_backward(z, t, *pos_weight)
-        total = _loss_kernel(plan[0], plan[2], z, t, pos_weight).sum()
-        return _per_element(total, z.numel(), out=total) if plan[1] else total  # sum, then / n
+        total = _loss_kernel(name, launch, z, t, pos_weight).sum()
+        return _per_element(total, z.numel(), out=total) if mean else total  # sum, then / n
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         name, mean, launch = ctx.plan
         z, t, *pos_weight = ctx.saved_tensors
+        if launch is not None and not (_in_raw_layout(z, t, *pos_weight) and z.numel() == launch[1]
+                                       and _TYPECODE[z.dtype] == launch[0]):
+            launch = None  # a saved-tensor hook gave them back in another layout
         scale = _per_element(grad, z.numel()) if mean else grad  # mean's backward spreads it
         needs = ctx.needs_input_grad[1:]
         if torch.is_grad_enabled() or any(needs[1:]):
@@ -763,9 +766,10 @@ def _count(n: int, dtype: torch.dtype) -> Tensor:
 def _per_element(total: Tensor, n: int, out: Tensor | None = None) -> Tensor:
     """``total / n``, the bits of torch's division by the Python int ``n``: by a cached 0-d
     tensor of ``n`` in float32 and float64 (torch converts ``n`` to the dtype and divides,
-    but wrapping a Python number costs 2 microseconds), by ``n`` itself in float16 (torch
-    divides in float32 there, where ``n`` is exact up to 2**24)."""
-    divisor: Tensor | int = n if total.dtype == torch.float16 else _count(n, total.dtype)
+    but wrapping a Python number costs 2 microseconds), by ``n`` itself in float16 and
+    bfloat16 (torch divides in float32 there, where ``n`` is exact up to 2**24, and ``n``
+    in the dtype itself would be rounded)."""
+    divisor: Tensor | int = n if total.dtype.itemsize == 2 else _count(n, total.dtype)
     return torch.div(total, divisor, out=out)
 
 
@@ -780,6 +784,23 @@ for _name, _op in OPS.items():
 
 # --- the public entry points -------------------------------------------------------------------
 
+def _in_raw_layout(z: Tensor, t: Tensor, *pos_weight: Tensor) -> bool:
+    """Whether the loss's kernels may run on these tensors' memory directly: plain tensors
+    (no subclass) on the CPU, logits and targets contiguous of one dtype the kernels have
+    and one shape, ``pos_weight`` (if given) one element of that dtype, values as they are
+    (no lazily negated view)."""
+    if (type(z) not in _PLAIN or type(t) not in _PLAIN or z.dtype not in _TYPECODE
+            or t.dtype != z.dtype or not (z.is_cpu and t.is_cpu and z.is_contiguous()
+                                          and t.is_contiguous())
+            or t.shape != z.shape or z.is_neg() or t.is_neg()):
+        return False
+    if not pos_weight:
+        return True
+    w = pos_weight[0]  # one element: contiguous whatever its shape
+    return (type(w) in _PLAIN and w.numel() == 1 and w.dtype == z.dtype and w.is_cpu
+            and not w.is_neg())
+
+
 def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -> Tensor | None:
     """The loss of a training step by the shortest path, for ``xpit.torch.BCEWithLogitsLoss``:
     contiguous CPU tensors of one dtype and shape, logits that need a gradient and targets
@@ -789,23 +810,20 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
     make passes on its face, so none of its work is needed: ``_ReducedBCE`` directly, the
     kernels on raw memory. None where any of that does not hold (the caller takes the
     public function)."""
-    if (reduction == "none" or _RAW_ENTRY is None or type(z) not in _PLAIN
-            or type(t) not in _PLAIN or z.dtype not in _TYPECODE or t.dtype != z.dtype
-            or not (z.requires_grad and z.is_cpu and t.is_cpu and z.is_contiguous()
-                    and t.is_contiguous() and torch.is_grad_enabled())
-            or t.requires_grad or t.shape != z.shape or z.is_neg() or t.is_neg()
+    if (reduction not in ("mean", "sum") or _RAW_ENTRY is None
+            or not (z.requires_grad and torch.is_grad_enabled()) or t.requires_grad
             or torch.compiler.is_compiling() or _recorded() or _transforms_active()
             or _forward_ad() or (n := z.numel()) == 0):
         return None
     weights: tuple[Tensor, ...] = ()
     if pos_weight is None:
+        if not _in_raw_layout(z, t):
+            return None
         name = "bce_with_logits"
-    elif (type(pos_weight) not in _PLAIN or pos_weight.numel() != 1 or pos_weight.is_neg()
-            or pos_weight.dtype != z.dtype or not pos_weight.is_cpu
-            or pos_weight.requires_grad or pos_weight.dim() > z.dim()
-            or not pos_weight.is_contiguous()):
-        return None
     else:
+        if pos_weight.requires_grad or pos_weight.dim() > z.dim() or not _in_raw_layout(
+                z, t, pos_weight):
+            return None
         name, weights = "bce_with_logits_pos", (pos_weight,)
     workers = usable_cores()
     launch = (_TYPECODE[z.dtype], n, cpu_chunk_length(n, z.element_size(), None, workers),
