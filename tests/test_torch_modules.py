@@ -302,3 +302,20 @@ def test_the_step_path_checks_the_tensors_a_saved_tensor_hook_gives_back():
         loss = loss_fn(z, t)
     (got,) = torch.autograd.grad(loss, z)
     assert torch.equal(got, want)
+
+
+def test_a_batch_of_gradients_through_the_reduced_loss():
+    """``is_grads_batched=True`` (autograd's vmap over the incoming gradient) through the
+    loss's one node, on the step path and the public function's: each gradient of the batch
+    is the single one scaled."""
+    gen = torch.Generator().manual_seed(2)
+    z = torch.randn(16, 1, generator=gen).requires_grad_(True)
+    t = (torch.rand(16, 1, generator=gen) < 0.5).float()
+    for loss_of in (BCEWithLogitsLoss(pos_weight=torch.tensor([2.0])),
+                    xpit.binary_cross_entropy_with_logits):
+        scales = torch.tensor([1.0, 2.0, -0.5])
+        (batch,) = torch.autograd.grad(loss_of(z, t), z, grad_outputs=scales,
+                                       is_grads_batched=True)
+        (single,) = torch.autograd.grad(loss_of(z, t), z)
+        for k, scale in enumerate(scales):
+            torch.testing.assert_close(batch[k], scale * single)

@@ -741,7 +741,11 @@ class _ReducedBCE(torch.autograd.Function):
             partial = _Partial(saved, needs=needs)
             return (None, *_BACKWARD[name](partial, scale.expand(z.shape)))
         gradient = _loss_kernel(name + "_grad", launch, z, t, pos_weight)
-        return (None, gradient.mul_(scale), *(None,) * (1 + len(pos_weight)))
+        try:
+            gradient.mul_(scale)
+        except RuntimeError:  # a batch of gradients (is_grads_batched=True): not in place
+            gradient = gradient * scale
+        return (None, gradient, *(None,) * (1 + len(pos_weight)))
 
 
 def _loss_kernel(name: str, launch: tuple[Any, ...] | None, z: Tensor, t: Tensor,
