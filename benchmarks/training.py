@@ -8,7 +8,9 @@ slows all variants alike and none gains from its place in the round:
 - the hidden activation: ``torch.nn.Sigmoid`` against ``xpit.torch.Sigmoid``;
 - the loss (``pos_weight`` set, as for an imbalanced class): ``torch.nn.BCEWithLogitsLoss``
   against ``xpit.torch.BCEWithLogitsLoss``;
-- the first variant a second time, a control: its ratio is the run's resolution.
+- the first variant a second time, a control: its ratio is the run's resolution;
+
+and then the two losses alone, forward and backward, without the model around them.
 
     python -m benchmarks.training [--repeats 200] [--threads N]
 """
@@ -80,6 +82,26 @@ def run(repeats: int = 200) -> dict[str, float]:
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def run_loss_alone(repeats: int = 2000) -> dict[str, float]:
+    """Median seconds of the loss alone, forward and backward, on the step's 1024 logits
+    (a leaf tensor), PyTorch's module and xpit's interleaved: the cost without the model
+    around it, whose matrix products leave the caches cold for the loss's Python."""
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(1024, 1, generator=gen)
+    labels = (torch.rand(1024, 1, generator=gen) < 0.2).float()
+    pos_weight = torch.tensor([4.0])
+    losses = {"torch BCEWithLogitsLoss alone": torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight),
+              "xpit BCEWithLogitsLoss alone": BCEWithLogitsLoss(pos_weight=pos_weight)}
+    samples: dict[str, list[float]] = {name: [] for name in losses}
+    for _ in range(repeats):
+        for name, loss_fn in losses.items():
+            z = logits.clone().requires_grad_(True)
+            start = time.perf_counter()
+            loss_fn(z, labels).backward()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +117,11 @@ def main() -> None:
           f"PyTorch {torch.__version__}; median of {args.repeats} interleaved steps")
     for name, seconds in times.items():
         print(f"{name:46} {seconds * 1e3:8.3f} ms  {seconds / base:6.3f}x")
+    alone = run_loss_alone(10 * args.repeats)
+    base = alone["torch BCEWithLogitsLoss alone"]
+    print(f"the loss alone, forward and backward on 1024 logits; median of {10 * args.repeats}")
+    for name, seconds in alone.items():
+        print(f"{name:46} {seconds * 1e6:8.1f} us  {seconds / base:6.3f}x")
 
 
 if __name__ == "__main__":
