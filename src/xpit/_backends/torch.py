@@ -707,40 +707,50 @@ class _ReducedBCE(torch.autograd.Function):
     """A training step's loss: ``bce_with_logits[_pos]`` and its mean or sum as one node,
     whose backward is the gradient kernel times one scalar. On a batch of 10^3 logits the
     Python around the kernels costs more than they do, and this is the shortest path
-    (``benchmarks/training.py``). The bits of the two nodes (the elementwise loss, then
+    (``benchmarks/training.py``; written flat, without helper calls: in a training step
+    the model's matrix products leave this Python cache-cold, and each call costs more
+    there than it measures alone). The bits of the two nodes (the elementwise loss, then
     the reduction); the gradients of the targets and ``pos_weight``, and a backward under
     ``create_graph=True``, are the elementwise loss's own (differentiable again).
 
     ``plan``: the kernel's name, whether the reduction is the mean, and ``launch``: None,
     or the arguments of the extension's entry for raw memory after the kernel's name
-    (:func:`step_loss` has checked that the tensors are contiguous CPU memory of one dtype
-    and shape, with ``pos_weight``, needing no gradient, as one element of any shape); the
-    kernels then run on that memory directly, ``pos_weight`` read as one number. (One
-    argument, not three: each argument of ``apply`` costs Python in every step.)"""
+    (:func:`step_loss` has checked the tensors with :func:`_in_raw_layout`); the kernels
+    then run on that memory directly, ``pos_weight`` read as one number. (One argument,
+    not three: each argument of ``apply`` costs Python in every step.)"""
 
     @staticmethod
     def forward(ctx: Any, plan: tuple[str, bool, tuple[Any, ...] | None], z: Tensor, t: Tensor,
                 *pos_weight: Tensor) -> Tensor:
         name, mean, launch = ctx.plan = plan
         ctx.save_for_backward(z, t, *pos_weight)
-        total = _loss_kernel(name, launch, z, t, pos_weight).sum()
-        return _per_element(total, z.numel(), out=total) if mean else total  # sum, then / n
+        if launch is None:
+            loss = _compute(name, z, t, *pos_weight)
+        else:
+            loss = torch.empty_like(z)
+            _RAW_ENTRY(name, *launch, z.data_ptr(), t.data_ptr(),  # type: ignore[misc]  # launch: the entry exists
+                       *map(Tensor.data_ptr, pos_weight), loss.data_ptr())
+        total = loss.sum()
+        return torch.div(total, _divisor(z.numel(), z.dtype), out=total) if mean else total
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         name, mean, launch = ctx.plan
         z, t, *pos_weight = ctx.saved_tensors
-        if launch is not None and not (_in_raw_layout(z, t, *pos_weight) and z.numel() == launch[1]
-                                       and _TYPECODE[z.dtype] == launch[0]):
-            launch = None  # a saved-tensor hook gave them back in another layout
-        scale = _per_element(grad, z.numel()) if mean else grad  # mean's backward spreads it
+        scale = torch.div(grad, _divisor(z.numel(), z.dtype)) if mean else grad  # as mean's
         needs = ctx.needs_input_grad[1:]
         if torch.is_grad_enabled() or any(needs[1:]):
             saved = (z, t, *(w.reshape(()).expand(z.shape) if w.shape != z.shape else w
                              for w in pos_weight))
             partial = _Partial(saved, needs=needs)
             return (None, *_BACKWARD[name](partial, scale.expand(z.shape)))
-        gradient = _loss_kernel(name + "_grad", launch, z, t, pos_weight)
+        if launch is not None and _in_raw_layout(z, t, *pos_weight) and (
+                z.numel() == launch[1] and _TYPECODE[z.dtype] == launch[0]):
+            gradient = torch.empty_like(z)
+            _RAW_ENTRY(name + "_grad", *launch, z.data_ptr(), t.data_ptr(),  # type: ignore[misc]  # launch: the entry exists
+                       *map(Tensor.data_ptr, pos_weight), gradient.data_ptr())
+        else:  # the general path, or a saved-tensor hook gave them back in another layout
+            gradient = _compute(name + "_grad", z, t, *pos_weight)
         try:
             gradient.mul_(scale)
         except RuntimeError:  # a batch of gradients (is_grads_batched=True): not in place
@@ -748,33 +758,14 @@ class _ReducedBCE(torch.autograd.Function):
         return (None, gradient, *(None,) * (1 + len(pos_weight)))
 
 
-def _loss_kernel(name: str, launch: tuple[Any, ...] | None, z: Tensor, t: Tensor,
-                 pos_weight: tuple[Tensor, ...] | list[Tensor]) -> Tensor:
-    """Kernel ``name`` of the loss (or of its gradient) on the inputs of :class:`_ReducedBCE`."""
-    if launch is None:
-        return _compute(name, z, t, *pos_weight)
-    out = torch.empty_like(z)
-    addresses = (z.data_ptr(), t.data_ptr(), pos_weight[0].data_ptr()) if pos_weight else (
-        z.data_ptr(), t.data_ptr())
-    assert _RAW_ENTRY is not None  # step_loss gives a launch only where the entry exists
-    _RAW_ENTRY(name, *launch, *addresses, out.data_ptr())
-    return out
-
-
 @functools.lru_cache(maxsize=64)
-def _count(n: int, dtype: torch.dtype) -> Tensor:
-    """``n`` as a 0-d CPU tensor of ``dtype`` (a batch's element count, a few per model)."""
-    return torch.tensor(n, dtype=dtype)
-
-
-def _per_element(total: Tensor, n: int, out: Tensor | None = None) -> Tensor:
-    """``total / n``, the bits of torch's division by the Python int ``n``: by a cached 0-d
-    tensor of ``n`` in float32 and float64 (torch converts ``n`` to the dtype and divides,
-    but wrapping a Python number costs 2 microseconds), by ``n`` itself in float16 and
-    bfloat16 (torch divides in float32 there, where ``n`` is exact up to 2**24, and ``n``
-    in the dtype itself would be rounded)."""
-    divisor: Tensor | int = n if total.dtype.itemsize == 2 else _count(n, total.dtype)
-    return torch.div(total, divisor, out=out)
+def _divisor(n: int, dtype: torch.dtype) -> Tensor | int:
+    """What ``x / n`` for a Python int ``n`` divides by, for the mean of ``n`` elements of
+    ``dtype``, with torch's bits: a 0-d CPU tensor of ``n`` in float32 and float64 (torch
+    converts ``n`` to the dtype and divides, but wrapping a Python number costs 2
+    microseconds a call), ``n`` itself in float16 and bfloat16 (torch divides in float32
+    there, where ``n`` is exact up to 2**24, and ``n`` in the dtype would be rounded)."""
+    return n if dtype.itemsize == 2 else torch.tensor(n, dtype=dtype)
 
 
 FUNCTIONS, TRANSFORMABLE = {}, {}
@@ -805,6 +796,16 @@ def _in_raw_layout(z: Tensor, t: Tensor, *pos_weight: Tensor) -> bool:
             and not w.is_neg())
 
 
+@functools.lru_cache(maxsize=64)
+def _launch(n: int, dtype: torch.dtype, weighted: bool) -> tuple[Any, ...]:
+    """The raw entry's arguments after the kernel's name for the loss of ``n`` elements:
+    typecode, count, chunk, threads, and the scalar mask (``pos_weight``, the third input,
+    read as one number). Cached: a model's batches have a few sizes."""
+    workers = usable_cores()
+    return (_TYPECODE[dtype], n, cpu_chunk_length(n, dtype.itemsize, None, workers), workers,
+            0b100 if weighted else 0)
+
+
 def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -> Tensor | None:
     """The loss of a training step by the shortest path, for ``xpit.torch.BCEWithLogitsLoss``:
     contiguous CPU tensors of one dtype and shape, logits that need a gradient and targets
@@ -816,9 +817,10 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
     public function)."""
     if (reduction not in ("mean", "sum") or _RAW_ENTRY is None
             or not (z.requires_grad and torch.is_grad_enabled()) or t.requires_grad
-            or torch.compiler.is_compiling() or _recorded() or _transforms_active()
-            or _forward_ad() or (n := z.numel()) == 0):
-        return None
+            or torch.compiler.is_compiling() or _transforms_active()
+            or torch._C._get_tracing_state() is not None or torch._C._len_torch_dispatch_stack()
+            or _forward_ad_state._current_level >= 0 or (n := z.numel()) == 0):
+        return None  # (_recorded() and _forward_ad() written out: a call less each)
     weights: tuple[Tensor, ...] = ()
     if pos_weight is None:
         if not _in_raw_layout(z, t):
@@ -829,10 +831,8 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
                 z, t, pos_weight):
             return None
         name, weights = "bce_with_logits_pos", (pos_weight,)
-    workers = usable_cores()
-    launch = (_TYPECODE[z.dtype], n, cpu_chunk_length(n, z.element_size(), None, workers),
-              workers, 0b100 if weights else 0)
-    return _ReducedBCE.apply((name, reduction == "mean", launch), z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+    plan = (name, reduction == "mean", _launch(n, z.dtype, bool(weights)))
+    return _ReducedBCE.apply(plan, z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
 
 
 def elementwise(name: str, x: Tensor) -> Tensor:
