@@ -736,10 +736,11 @@ class _ReducedBCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         name, mean, launch = ctx.plan
-        z, t, *pos_weight = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        z, t, pos_weight = saved[0], saved[1], saved[2:]
         scale = torch.div(grad, _divisor(z.numel(), z.dtype)) if mean else grad  # as mean's
         needs = ctx.needs_input_grad[1:]
-        if torch.is_grad_enabled() or any(needs[1:]):
+        if torch.is_grad_enabled() or True in needs[1:]:
             saved = (z, t, *(w.reshape(()).expand(z.shape) if w.shape != z.shape else w
                              for w in pos_weight))
             partial = _Partial(saved, needs=needs)
@@ -755,7 +756,7 @@ class _ReducedBCE(torch.autograd.Function):
             gradient.mul_(scale)
         except RuntimeError:  # a batch of gradients (is_grads_batched=True): not in place
             gradient = gradient * scale
-        return (None, gradient, *(None,) * (1 + len(pos_weight)))
+        return (None, gradient, None, None) if pos_weight else (None, gradient, None)
 
 
 @functools.lru_cache(maxsize=64)
@@ -819,20 +820,22 @@ def step_loss(z: Tensor, t: Tensor, pos_weight: Tensor | None, reduction: str) -
             or not (z.requires_grad and torch.is_grad_enabled()) or t.requires_grad
             or torch.compiler.is_compiling() or _transforms_active()
             or torch._C._get_tracing_state() is not None or torch._C._len_torch_dispatch_stack()
-            or _forward_ad_state._current_level >= 0 or (n := z.numel()) == 0):
-        return None  # (_recorded() and _forward_ad() written out: a call less each)
-    weights: tuple[Tensor, ...] = ()
+            or _forward_ad_state._current_level >= 0 or (n := z.numel()) == 0
+            # _in_raw_layout(z, t), written out (a call less: see _ReducedBCE)
+            or type(z) not in _PLAIN or type(t) not in _PLAIN or z.dtype not in _TYPECODE
+            or t.dtype != z.dtype or not (z.is_cpu and t.is_cpu and z.is_contiguous()
+                                          and t.is_contiguous())
+            or t.shape != z.shape or z.is_neg() or t.is_neg()):
+        return None  # (_recorded() and _forward_ad() written out too)
     if pos_weight is None:
-        if not _in_raw_layout(z, t):
-            return None
-        name = "bce_with_logits"
-    else:
-        if pos_weight.requires_grad or pos_weight.dim() > z.dim() or not _in_raw_layout(
-                z, t, pos_weight):
-            return None
-        name, weights = "bce_with_logits_pos", (pos_weight,)
-    plan = (name, reduction == "mean", _launch(n, z.dtype, bool(weights)))
-    return _ReducedBCE.apply(plan, z, t, *weights)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+        plan = ("bce_with_logits", reduction == "mean", _launch(n, z.dtype, False))
+        return _ReducedBCE.apply(plan, z, t)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
+    if (pos_weight.requires_grad or pos_weight.dim() > z.dim() or type(pos_weight) not in _PLAIN
+            or pos_weight.numel() != 1 or pos_weight.dtype != z.dtype or not pos_weight.is_cpu
+            or pos_weight.is_neg()):
+        return None
+    plan = ("bce_with_logits_pos", reduction == "mean", _launch(n, z.dtype, True))
+    return _ReducedBCE.apply(plan, z, t, pos_weight)  # type: ignore[no-any-return, no-untyped-call]  # apply: as in _run
 
 
 def elementwise(name: str, x: Tensor) -> Tensor:
