@@ -245,6 +245,9 @@ def test_the_step_path_divides_by_the_count_as_torch_divides_by_a_python_int(dty
         for total in totals:
             got = torch.div(total, operators._divisor(n, dtype))
             assert torch.equal(got, total / n), (n, total, got, total / n)
+            out = total.clone()  # in place, as the forward divides its sum
+            assert torch.div(out, operators._divisor(n, dtype), out=out) is out
+            assert torch.equal(out, got)
 
 
 def test_a_bfloat16_mean_loss_divides_by_the_exact_count():
@@ -317,3 +320,21 @@ def test_a_batch_of_gradients_through_the_reduced_loss():
         (single,) = torch.autograd.grad(loss_of(z, t), z)
         for k, scale in enumerate(scales):
             torch.testing.assert_close(batch[k], scale * single)
+
+
+def test_the_loss_under_another_default_device():
+    """CPU tensors under ``torch.device("meta")`` (a default device for new tensors), first
+    for their size: the loss is the CPU's, and nothing of that device stays cached for
+    later calls."""
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(37, generator=gen).requires_grad_(True)  # a size no other test takes
+    t = (torch.rand(37, generator=gen) < 0.5).float()
+    loss_fn = BCEWithLogitsLoss(pos_weight=torch.tensor([2.0]))
+    with torch.device("meta"):
+        got = loss_fn(z, t)
+        plain = xpit.binary_cross_entropy_with_logits(z.double(), t.double())
+    assert got.device.type == "cpu" and plain.device.type == "cpu"
+    assert torch.equal(got, loss_fn(z, t))
+    assert torch.equal(plain, xpit.binary_cross_entropy_with_logits(z.double(), t.double()))
+    torch.testing.assert_close(got, F.binary_cross_entropy_with_logits(
+        z, t, pos_weight=torch.tensor([2.0])))

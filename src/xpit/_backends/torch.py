@@ -707,16 +707,19 @@ class _ReducedBCE(torch.autograd.Function):
     """A training step's loss: ``bce_with_logits[_pos]`` and its mean or sum as one node,
     whose backward is the gradient kernel times one scalar. On a batch of 10^3 logits the
     Python around the kernels costs more than they do, and this is the shortest path
-    (``benchmarks/training.py``; written flat, without helper calls: in a training step
-    the model's matrix products leave this Python cache-cold, and each call costs more
-    there than it measures alone). The bits of the two nodes (the elementwise loss, then
-    the reduction); the gradients of the targets and ``pos_weight``, and a backward under
-    ``create_graph=True``, are the elementwise loss's own (differentiable again).
+    (``benchmarks/training.py``; the raw kernel calls and the mean's division are written
+    out here rather than in helpers: in a training step the model's matrix products leave
+    this Python cache-cold, and each call costs more there than it measures alone). The
+    bits of the two nodes (the elementwise loss, then the reduction); the gradients of the
+    targets and ``pos_weight``, and a backward under ``create_graph=True``, are the
+    elementwise loss's own (differentiable again).
 
     ``plan``: the kernel's name, whether the reduction is the mean, and ``launch``: None,
     or the arguments of the extension's entry for raw memory after the kernel's name
-    (:func:`step_loss` has checked the tensors with :func:`_in_raw_layout`); the kernels
-    then run on that memory directly, ``pos_weight`` read as one number. (One argument,
+    (:func:`step_loss` has checked the tensors: :func:`_in_raw_layout`'s predicate, and
+    no gradient needed for the targets and ``pos_weight``); the kernels then run on that
+    memory directly, ``pos_weight`` read as one number. The backward checks the tensors
+    again as they come back (a saved-tensor hook may change them). (One argument,
     not three: each argument of ``apply`` costs Python in every step.)"""
 
     @staticmethod
@@ -761,12 +764,15 @@ class _ReducedBCE(torch.autograd.Function):
 
 @functools.lru_cache(maxsize=64)
 def _divisor(n: int, dtype: torch.dtype) -> Tensor | int:
-    """What ``x / n`` for a Python int ``n`` divides by, for the mean of ``n`` elements of
-    ``dtype``, with torch's bits: a 0-d CPU tensor of ``n`` in float32 and float64 (torch
+    """What to divide by for ``x / n`` with torch's bits, ``x`` a 0-d tensor of ``dtype``
+    (the mean of ``n`` elements): in float32 and float64 a 0-d CPU tensor of ``n`` (torch
     converts ``n`` to the dtype and divides, but wrapping a Python number costs 2
-    microseconds a call), ``n`` itself in float16 and bfloat16 (torch divides in float32
-    there, where ``n`` is exact up to 2**24, and ``n`` in the dtype would be rounded)."""
-    return n if dtype.itemsize == 2 else torch.tensor(n, dtype=dtype)
+    microseconds a call; on the CPU whatever the default device, so that it can be cached),
+    in any other dtype ``n`` itself (float16 and bfloat16: torch divides in float32, where
+    ``n`` is exact up to 2**24, and ``n`` in the dtype would be rounded)."""
+    if dtype not in (torch.float32, torch.float64):
+        return n
+    return torch.tensor(n, dtype=dtype, device="cpu")
 
 
 FUNCTIONS, TRANSFORMABLE = {}, {}
