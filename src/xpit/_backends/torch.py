@@ -159,15 +159,11 @@ def _on_cuda(name: str, tensors: tuple[Tensor, ...], work: torch.dtype) -> Tenso
 _TYPECODE = {torch.float16: "e", torch.float32: "f", torch.float64: "d"}
 
 
-def _raw_entry_threads() -> bool:
-    """Whether the extension's entry for raw memory has threads of its own here."""
-    module = numpy_backend.compiled()[0]
-    return module is not None and bool(module._threads)
-
-
-# The extension's entry for raw memory where it has threads of its own, else None.
+# The extension's entry for raw memory where it has threads of its own (not on Windows),
+# else None; read once.
+_EXTENSION = numpy_backend.compiled()[0]
 _RAW_ENTRY: Callable[..., None] | None = (
-    numpy_backend.compiled()[0]._contiguous if _raw_entry_threads() else None)  # type: ignore[union-attr]  # the module exists where it has threads
+    _EXTENSION._contiguous if _EXTENSION is not None and _EXTENSION._threads else None)
 
 
 def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
@@ -176,7 +172,7 @@ def _scalars(tensors: tuple[Tensor, ...], dtype: torch.dtype) -> int | None:
     the logits), or None unless every tensor is that or contiguous, on the CPU, of the
     first's shape, of ``dtype``, its values as they are, and the extension has threads here."""
     first = tensors[0]
-    if not _raw_entry_threads() and usable_cores() > 1:
+    if _RAW_ENTRY is None and usable_cores() > 1:
         return None  # no threads in C here (Windows): NumPy views and Python's pool
     mask = 0
     for j, t in enumerate(tensors):
